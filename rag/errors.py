@@ -1,0 +1,86 @@
+"""The error hierarchy. Every error says what to do; the edges translate it.
+
+CLI: `exit_code`; HTTP: `http_status` with `to_dict()` as the JSON body; chat: `str(error)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NewsragError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+    exit_code = 1
+    http_status = 500
+    code = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.hint:
+            d["hint"] = self.hint
+        return d
+
+
+class InputError(NewsragError):
+    """Bad input from the user: an empty question, an unreadable file, malformed JSON."""
+
+    exit_code = 2
+    http_status = 400
+    code = "bad_input"
+
+
+class UnsupportedFormatError(InputError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class TooLargeError(InputError):
+    code = "too_large"
+    http_status = 413
+
+
+class NotFoundError(NewsragError):
+    exit_code = 2
+    http_status = 404
+    code = "not_found"
+
+
+class IndexMismatchError(NewsragError):
+    """The index on disk was built with other settings or an older schema."""
+
+    exit_code = 3
+    http_status = 409
+    code = "index_mismatch"
+
+
+class IndexLockedError(NewsragError):
+    """Another process is writing to the embedded index."""
+
+    exit_code = 4
+    http_status = 423
+    code = "index_locked"
+
+
+class BackendError(NewsragError):
+    """An answer backend (model, LLM server) failed or is misconfigured."""
+
+    exit_code = 5
+    http_status = 502
+    code = "backend_error"
+
+
+class ConfigError(NewsragError):
+    """A setting has an unknown name or a wrong value."""
+
+    exit_code = 2
+    http_status = 500
+    code = "config_error"

