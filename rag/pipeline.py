@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.settings import Settings
-from rag.types import Answer, Article, ArticleSummary, IngestReport, Turn
+from rag.types import Answer, Article, ArticleSummary, IngestReport, Passage, Turn
 
 Progress = Callable[[int, int, str], None]  # (done, total, label)
 
@@ -46,6 +46,15 @@ class Pipeline:
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None) -> Answer:
+        raise NotImplementedError
+
+    def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
+                   top_k: int | None = None) -> Iterator[str | Answer]:
+        """Yield text deltas (str) as the answer is produced, then the final `Answer` last."""
+        raise NotImplementedError
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
+        """The fused ranking (best first) without answering; used by the eval's retrieval metrics."""
         raise NotImplementedError
 
     def stats(self) -> dict[str, Any]:
