@@ -1,0 +1,335 @@
+"""The HTTP API against a small in-memory pipeline (the real one is driven in test_server.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rag.api import create_app
+from rag.errors import InputError, NotFoundError, UnsupportedFormatError
+from rag.settings import Settings
+from rag.types import Answer, Article, ArticleSummary, Chunk, Citation, IngestReport, Passage, Turn
+
+WORD = re.compile(r"[a-z0-9]+")
+STOP = {"the", "a", "of", "in", "to", "when", "must", "who", "what", "is", "did", "does", "how"}
+
+
+class FakePipeline:
+    """Deterministic stand-in: one-sentence chunks, word-overlap retrieval, quote-the-best answer.
+
+    Enough behaviour for the API's contract (citations whose span is the quote, abstention,
+    errors, uploads) without loading models.
+    """
+
+    def __init__(self, articles: Sequence[Article] = ()) -> None:
+        self.articles = {a.id: a for a in articles}
+        self.calls: list[tuple[str, list[Turn]]] = []
+        self.lock = threading.Lock()
+
+    def _sentences(self) -> list[tuple[Article, int, int]]:
+        out = []
+        for a in self.articles.values():
+            for m in re.finditer(r"[^.!?]+[.!?]?", a.text):
+                s, e = m.start(), m.end()
+                while s < e and a.text[s].isspace():
+                    s += 1
+                if e > s:
+                    out.append((a, s, e))
+        return out
+
+    def ask(self, question: str, history: Sequence[Turn] | None = None,
+            top_k: int | None = None) -> Answer:
+        if not question.strip():
+            raise InputError("The question is empty.", hint="Type a question.")
+        with self.lock:
+            self.calls.append((question, list(history or [])))
+        words = set(WORD.findall(question.lower())) - STOP
+        ranked = sorted(
+            self._sentences(),
+            key=lambda t: -len(words & set(WORD.findall(t[0].text[t[1]:t[2]].lower()))),
+        )
+        passages = tuple(
+            Passage(Chunk(f"{a.id}:{i}", a.id, i, a.text[s:e], s, e), a.title, a.date, a.source,
+                    score=1.0 / (i + 1))
+            for i, (a, s, e) in enumerate(ranked[: top_k or 3])
+        )
+        best = ranked[0] if ranked else None
+        if best is None or not words & set(WORD.findall(best[0].text[best[1]:best[2]].lower())):
+            return Answer(question, "The articles don't say.", True, (), passages, {"total": 1.0})
+        a, s, e = best
+        cite = Citation(1, a.id, a.title, a.date, a.source, f"{a.id}:0", a.text[s:e], s, e, 0.9)
+        return Answer(question, f"{a.text[s:e]} [1]", False, (cite,), passages, {"total": 1.0})
+
+    def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
+                   top_k: int | None = None) -> Iterator[str | Answer]:
+        answer = self.ask(question, history, top_k)
+        for word in answer.text.split(" "):
+            yield word + " "
+        yield answer
+
+    def list_articles(self) -> list[ArticleSummary]:
+        return [ArticleSummary(a.id, a.title, a.date, a.source, 1) for a in self.articles.values()]
+
+    def get_article(self, article_id: str) -> Article:
+        try:
+            return self.articles[article_id]
+        except KeyError:
+            raise NotFoundError(f"No article {article_id!r}.") from None
+
+    def delete_article(self, article_id: str) -> None:
+        self.get_article(article_id)
+        del self.articles[article_id]
+
+    def ingest_bytes(self, filename: str, data: bytes) -> IngestReport:
+        if not filename.endswith((".txt", ".md")):
+            raise UnsupportedFormatError(f"Cannot read {filename}.", hint="Use .txt or .md.")
+        text = data.decode()
+        aid = f"up{len(self.articles)}"
+        if any(a.text == text for a in self.articles.values()):
+            return IngestReport(unchanged=(aid,))
+        self.articles[aid] = Article(aid, filename, text, "2024-05-01", filename)
+        return IngestReport(added=(aid,), chunks_added=1)
+
+    def stats(self) -> dict[str, Any]:
+        return {"articles": len(self.articles), "chunks": len(self._sentences()),
+                "embed_model": "fake", "version": "test"}
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
+        return list(self.ask(question, None, top_k).passages)
+
+    def ensure_sample_corpus(self, progress: Any = None) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+NIGER = Article(
+    "niger1", "US to withdraw troops from Niger", "Niger ordered the US to leave. "
+    "The US troops must leave Niger by September 15. Talks continue.", "2024-05-20", "AP",
+)
+
+
+@pytest.fixture
+def fake() -> FakePipeline:
+    return FakePipeline([NIGER])
+
+
+@pytest.fixture
+def client(fake: FakePipeline, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.delenv("NEWSRAG_API_KEY", raising=False)
+    settings = Settings.load({"index_dir": tmp_path, "max_file_bytes": 1000}, env={})
+    return TestClient(create_app(fake, settings), raise_server_exceptions=False)  # type: ignore[arg-type]
+
+
+def test_ask_returns_the_answer_contract_with_citations(client: TestClient) -> None:
+    r = client.post("/api/ask", json={"question": "When must US troops leave Niger?"})
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) >= {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert "[1]" in body["answer"]
+    assert not body["abstained"]
+    c = body["citations"][0]
+    assert NIGER.text[c["start"]:c["end"]] == c["quote"]
+    assert "September 15" in c["quote"]
+
+
+def test_ask_passes_history_for_follow_ups(client: TestClient, fake: FakePipeline) -> None:
+    history = [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Niger."}]
+    r = client.post("/api/ask", json={"question": "When must they leave?", "history": history})
+    assert r.status_code == 200
+    assert fake.calls[-1][1] == [Turn("user", "Who?"), Turn("assistant", "Niger.")]
+
+
+def test_abstention_carries_the_nearest_passages(client: TestClient) -> None:
+    body = client.post("/api/ask", json={"question": "Zebra migration statistics?"}).json()
+    assert body["abstained"] is True
+    assert body["citations"] == []
+    assert body["nearest_passages"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"question": ""}, 400, "bad_input"),  # the pipeline's InputError
+        ({}, 422, "invalid_request"),  # missing field
+        ({"question": "x", "top_k": 0}, 422, "invalid_request"),
+        ({"question": "x", "history": [{"role": "robot", "content": "hi"}]}, 422,
+         "invalid_request"),
+        ({"question": "x", "unknown": 1}, 422, "invalid_request"),
+    ],
+)
+def test_bad_asks_get_a_4xx_json_error(client: TestClient, payload: dict[str, Any], status: int,
+                                       code: str) -> None:
+    r = client.post("/api/ask", json=payload)
+    assert r.status_code == status
+    assert r.json()["error"] == code
+    assert r.json()["message"]
+
+
+def test_malformed_json_is_a_400_not_a_500(client: TestClient) -> None:
+    r = client.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "bad_json"
+
+
+def test_unexpected_errors_are_a_json_500_without_a_traceback(
+        client: TestClient, fake: FakePipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*a: Any, **k: Any) -> Answer:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(fake, "ask", boom)
+    r = client.post("/api/ask", json={"question": "When?"})
+    assert r.status_code == 500
+    assert r.json()["error"] == "internal_error"
+    assert "secret" not in r.text
+    assert "Traceback" not in r.text
+
+
+def test_articles_list_get_upload_delete_stay_consistent(client: TestClient) -> None:
+    assert client.get("/api/articles").json()["count"] == 1
+    assert client.get("/api/articles/niger1").json()["text"] == NIGER.text
+    r = client.post("/api/articles", files={"file": ("note.txt", b"Mali news. Wagner left.")})
+    assert r.status_code == 201, r.text
+    new_id = r.json()["added"][0]
+    again = client.post("/api/articles", files={"file": ("note.txt", b"Mali news. Wagner left.")})
+    assert again.status_code == 200
+    assert again.json()["added"] == []
+    ids = {a["id"] for a in client.get("/api/articles").json()["articles"]}
+    assert ids == {"niger1", new_id}
+    assert client.delete(f"/api/articles/{new_id}").json() == {"deleted": new_id}
+    assert client.get(f"/api/articles/{new_id}").status_code == 404
+    assert client.delete(f"/api/articles/{new_id}").json()["error"] == "not_found"
+
+
+def test_upload_rejects_bad_files_with_their_status(client: TestClient) -> None:
+    r = client.post("/api/articles", files={"file": ("x.pdf", b"%PDF")})
+    assert r.status_code == 415
+    assert r.json()["error"] == "unsupported_format"
+    r = client.post("/api/articles", files={"file": ("big.txt", b"x" * 2000)})
+    assert r.status_code == 413
+    assert r.json()["error"] == "too_large"
+    assert client.post("/api/articles").status_code == 422  # no file at all
+
+
+def test_upload_uses_only_the_base_name(client: TestClient, fake: FakePipeline) -> None:
+    r = client.post("/api/articles", files={"file": ("../../etc/evil.txt", b"Some text here.")})
+    assert r.status_code == 201
+    assert fake.articles[r.json()["added"][0]].title == "evil.txt"
+
+
+def test_health_reports_index_size_and_model(client: TestClient) -> None:
+    body = client.get("/api/health").json()
+    assert body["status"] == "ok"
+    assert body["articles"] == 1
+    assert body["embed_model"] == "fake"
+
+
+def test_openapi_page_documents_the_endpoints(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/ask", "/api/articles", "/api/health", "/v1/chat/completions"} <= set(paths)
+
+
+# --- OpenAI-compatible ---------------------------------------------------------------------
+
+
+def test_chat_completion_has_the_answer_and_citations(client: TestClient,
+                                                      fake: FakePipeline) -> None:
+    r = client.post("/v1/chat/completions", json={
+        "model": "newsrag", "temperature": 0.2,
+        "messages": [{"role": "system", "content": "Be brief."},
+                     {"role": "user", "content": "Who ordered it?"},
+                     {"role": "assistant", "content": "Niger."},
+                     {"role": "user", "content": [{"type": "text", "text": "When must US troops"
+                                                   " leave Niger?"}]}],
+    })
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "chat.completion"
+    msg = body["choices"][0]["message"]
+    assert msg["role"] == "assistant"
+    assert "[1]" in msg["content"]
+    assert body["citations"][0]["n"] == 1
+    assert body["abstained"] is False
+    question, history = fake.calls[-1]
+    assert question == "When must US troops leave Niger?"
+    assert history == [Turn("user", "Who ordered it?"), Turn("assistant", "Niger.")]
+
+
+def _events(text: str) -> list[Any]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("data: "):
+            data = line[len("data: "):]
+            out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+def test_streamed_chat_completion_rebuilds_the_same_answer(client: TestClient) -> None:
+    q = {"messages": [{"role": "user", "content": "When must US troops leave Niger?"}]}
+    whole = client.post("/v1/chat/completions", json=q).json()
+    r = client.post("/v1/chat/completions", json={**q, "stream": True})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = _events(r.text)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text.strip() == whole["choices"][0]["message"]["content"].strip()
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["citations"] == whole["citations"]
+
+
+def test_streamed_bad_question_is_a_4xx_before_the_stream(client: TestClient) -> None:
+    r = client.post("/v1/chat/completions",
+                    json={"stream": True, "messages": [{"role": "user", "content": " "}]})
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "bad_input"  # OpenAI error shape under /v1
+
+
+def test_chat_completion_needs_a_final_user_message(client: TestClient) -> None:
+    r = client.post("/v1/chat/completions",
+                    json={"messages": [{"role": "assistant", "content": "hi"}]})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"]
+    r = client.post("/v1/chat/completions", json={"messages": []})
+    assert r.status_code == 422
+
+
+def test_models_lists_newsrag(client: TestClient) -> None:
+    assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["newsrag"]
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def locked(fake: FakePipeline, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setenv("NEWSRAG_API_KEY", "s3cret")
+    settings = Settings.load({"index_dir": tmp_path}, env={})
+    return TestClient(create_app(fake, settings))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/api/articles"), ("GET", "/api/health"), ("POST", "/api/ask"),
+    ("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("DELETE", "/api/articles/niger1"),
+])
+def test_api_key_is_required_when_set(locked: TestClient, method: str, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        r = locked.request(method, path, headers=headers, json={"question": "x"})
+        assert r.status_code == 401, (headers, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_right_key_opens_the_api(locked: TestClient) -> None:
+    auth = {"Authorization": "Bearer s3cret"}
+    assert locked.get("/api/health", headers=auth).status_code == 200
+    r = locked.post("/api/ask", headers=auth, json={"question": "When must troops leave Niger?"})
+    assert r.status_code == 200
+    assert r.json()["citations"]

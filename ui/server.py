@@ -1,0 +1,104 @@
+"""`newsrag serve`: one server with the HTTP API and the Gradio page mounted on it.
+
+FastAPI routes (/api, /v1, /docs) are registered first, so the Gradio app mounted at "/" only
+receives the paths they do not claim.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from rag.api import API_KEY_ENV, api_key_from_env, create_app
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+from ui.app import CSS, HEAD, build_ui
+
+# Events running at once across all sessions. The pipeline is thread-safe; the cap keeps a burst
+# of users from starving the 2-4 cores a newsroom box has (CPU-bound embedding + reranking).
+CONCURRENCY = 4
+
+
+def create_server_app(pipeline: Pipeline, settings: Settings,
+                      api_key: str | None = None) -> FastAPI:
+    """The API with the chat page mounted at "/". `api_key` defaults to NEWSRAG_API_KEY."""
+    key = api_key if api_key is not None else api_key_from_env()
+    app = create_app(pipeline, settings, api_key=key)
+    blocks = build_ui(pipeline, settings)
+    blocks.queue(default_concurrency_limit=CONCURRENCY)
+    mounted: FastAPI = gr.mount_gradio_app(
+        app, blocks, path="/",
+        auth=_login_check(key) if key else None,
+        auth_message="Sign in with any user name and the newsroom's API key as password.",
+        css=CSS, head=HEAD, ssr_mode=False, mcp_server=False,
+        footer_links=["api"],
+    )
+    return mounted
+
+
+def _login_check(key: str) -> Callable[[str, str], bool]:
+    def check(_username: str, password: str) -> bool:
+        return hmac.compare_digest(password.encode(), key.encode())
+
+    return check
+
+
+def _print_progress(done: int, total: int, label: str) -> None:
+    print(f"  indexing sample corpus: {done}/{total} {label}", flush=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare(settings: Settings) -> Pipeline:
+    """Open the index, ingest the sample corpus on first start, and load the models now so
+    the first question is not the one that pays for it."""
+    t0 = time.perf_counter()
+    pipeline = Pipeline(settings)
+    report = pipeline.ensure_sample_corpus(_print_progress)
+    if report is not None:
+        print(f"Indexed the sample corpus: {len(report.added)} articles, "
+              f"{report.chunks_added} chunks.", flush=True)
+    pipeline.retrieve("warm-up", top_k=1)  # loads the embedding model and the keyword index
+    stats = pipeline.stats()
+    print(f"Index ready: {stats.get('articles')} articles, {stats.get('chunks')} chunks "
+          f"({time.perf_counter() - t0:.1f}s).", flush=True)
+    return pipeline
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    t0 = time.perf_counter()
+    key = api_key_from_env()
+    if not _is_loopback(host) and not key:
+        print(f"Warning: listening on {host} without {API_KEY_ENV}: anyone on the network can "
+              "use and change this index.", file=sys.stderr, flush=True)
+    pipeline = prepare(settings)
+    app = create_server_app(pipeline, settings, api_key=key)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+
+    def announce() -> None:  # once the socket is bound, not before
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            print(f"newsrag ready in {time.perf_counter() - t0:.1f}s: chat at "
+                  f"http://{host}:{port}/ , API docs at http://{host}:{port}/docs", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    try:
+        server.run()
+    finally:
+        pipeline.close()
