@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import socket
 import sys
 import threading
 import time
@@ -102,3 +103,31 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         server.run()
     finally:
         pipeline.close()
+
+
+class BackgroundServer:
+    """uvicorn in a daemon thread, for tests and benchmarks: `with BackgroundServer(app, port)`."""
+
+    def __init__(self, app: FastAPI, port: int, host: str = "127.0.0.1") -> None:
+        self.url = f"http://{host}:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"The server at {self.url} did not start.")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

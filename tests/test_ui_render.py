@@ -1,0 +1,215 @@
+"""The page's formatting helpers and chat handler, without launching an app."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator, Sequence
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from rag.errors import InputError, NotFoundError
+from rag.types import Answer, Article, ArticleSummary, Chunk, Citation, IngestReport, Passage, Turn
+from ui import render
+
+EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+ARTICLE = Article(
+    "a1", f"Troops {EVIL} leave", f"Intro. US troops must leave by September 15. {EVIL} End.",
+    "2024-05-20", "AP <b>wire</b>",
+)
+SPAN = (7, ARTICLE.text.index(" " + EVIL))  # "US troops must leave by September 15."
+
+
+def _citation(n: int = 1, article: Article = ARTICLE, span: tuple[int, int] = SPAN) -> Citation:
+    s, e = span
+    return Citation(n, article.id, article.title, article.date, article.source, f"{article.id}:0",
+                    article.text[s:e], s, e, 0.8)
+
+
+def _answer(text: str = "They must leave by September 15 [1].",
+            citations: Sequence[Citation] = ()) -> Answer:
+    return Answer("When?", text, False, tuple(citations) or (_citation(),))
+
+
+def _abstention() -> Answer:
+    chunk = Chunk("a1:0", "a1", 0, ARTICLE.text[:20], 0, 20)
+    passage = Passage(chunk, ARTICLE.title, ARTICLE.date, ARTICLE.source, 0.1)
+    return Answer("Zebras?", "The articles don't answer this.", True, (), (passage,))
+
+
+# --- escaping --------------------------------------------------------------------------------
+
+
+class _TagCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.handlers: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.handlers += [k for k, _ in attrs if k.lower().startswith("on")]
+
+
+def _has_live_markup(fragment: str) -> bool:
+    """True if an injected element or event handler survived as markup (not as escaped text)."""
+    parser = _TagCollector()
+    parser.feed(fragment)
+    return bool(parser.tags & {"script", "img", "b", "i"} or parser.handlers)
+
+
+def test_sources_panel_escapes_everything_from_the_article() -> None:
+    out = render.sources_html(_answer(), {"a1": ARTICLE})
+    assert not _has_live_markup(out)
+    assert html.escape(EVIL, quote=True) in out  # shown as text, not dropped
+
+
+def test_chat_message_escapes_html_and_markdown_from_answers() -> None:
+    out = render.chat_message(_answer(text=f"{EVIL} ![x](http://e/x.png) **b** [1]"))
+    assert not _has_live_markup(out)
+    assert "![x](" not in out  # would be an image in Markdown
+    assert "\\*\\*b\\*\\*" in out
+
+
+def test_markdown_escaping_keeps_html_entities_intact() -> None:
+    # A backslash inserted inside "&amp;" would print the entity literally.
+    assert render.md_escape("AT&T <x> #1") == "AT&amp;T &lt;x&gt; \\#1"
+
+
+def test_articles_table_and_choices_escape_titles() -> None:
+    row = ArticleSummary("a1", ARTICLE.title, "2024-05-20", ARTICLE.source, 3)
+    assert not _has_live_markup(render.articles_table([row]))
+    assert "<td class=\"nr-num\">3</td>" in render.articles_table([row])
+
+
+# --- citations ---------------------------------------------------------------------------------
+
+
+def test_known_markers_become_links_to_their_source_card() -> None:
+    out = render.answer_markdown("A [1] and B [2] and C [7].", cited=[1, 2])
+    assert out.count('class="nr-cite"') == 2
+    assert 'href="#nr-src-1"' in out
+    assert 'href="#nr-src-2"' in out
+    assert "\\[7\\]" in out  # a marker with no citation stays text
+
+
+def test_each_citation_gets_a_card_with_the_anchor_its_marker_points_to() -> None:
+    cites = [_citation(1), _citation(2, span=(0, 6))]
+    out = render.sources_html(_answer("X [1] Y [2].", cites), {"a1": ARTICLE})
+    for n in (1, 2):
+        assert f'id="{render.source_anchor(n)}"' in out
+    assert out.count("<details") == 2
+    assert "2024-05-20" in out
+
+
+def test_highlight_wraps_exactly_the_cited_span() -> None:
+    out = render.highlighted_article(ARTICLE.text, *SPAN)
+    marked = re.search(r'<mark class="nr-hl">(.*?)</mark>', out, re.S)
+    assert marked is not None
+    assert html.unescape(marked.group(1)) == ARTICLE.text[SPAN[0]:SPAN[1]]
+    assert html.unescape(re.sub(r"</?mark[^>]*>", "", out)) == ARTICLE.text  # nothing lost
+
+
+@pytest.mark.parametrize(("start", "end"), [(-5, 3), (10, 10_000), (50, 10)])
+def test_highlight_survives_stale_offsets(start: int, end: int) -> None:
+    out = render.highlighted_article("short text", start, end)
+    assert html.unescape(re.sub(r"</?mark[^>]*>", "", out)) == "short text"
+
+
+def test_a_deleted_article_still_shows_the_quote() -> None:
+    out = render.sources_html(_answer(), {"a1": None})
+    assert "no longer in the index" in out
+    assert html.escape(ARTICLE.text[SPAN[0]:SPAN[1]]) in out
+
+
+def test_abstention_says_so_and_lists_nearest_passages() -> None:
+    ans = _abstention()
+    msg = render.chat_message(ans)
+    assert msg.startswith(f"**{render.ABSTAIN_BANNER}**")
+    panel = render.sources_html(ans, {"a1": ARTICLE})
+    assert "Nearest passages" in panel
+    assert panel.count("<details") == 1
+    assert "nr-cite" not in msg
+
+
+def test_copy_text_has_the_answer_and_numbered_sources() -> None:
+    text = render.copy_text(_answer())
+    lines = text.splitlines()
+    assert lines[0] == "They must leave by September 15 [1]."
+    assert lines[-1].startswith(f"[1] {ARTICLE.title} (2024-05-20, {ARTICLE.source}): “US troops")
+    assert "Nearest passages" in render.copy_text(_abstention())
+
+
+def test_ingest_summary_counts_and_lists_rejections() -> None:
+    reports = [IngestReport(added=("x",), chunks_added=4), IngestReport(unchanged=("y",))]
+    text = render.ingest_summary(reports, ["bad.pdf: unsupported"])
+    assert text.startswith("Added 1 article(s) (4 chunks), 1 already indexed.")
+    assert "- bad.pdf: unsupported" in text
+
+
+# --- the chat handler -------------------------------------------------------------------------
+
+
+class StreamingFake:
+    def __init__(self, answer: Answer | Exception) -> None:
+        self.answer = answer
+        self.histories: list[list[Turn]] = []
+
+    def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
+                   top_k: int | None = None) -> Iterator[str | Answer]:
+        self.histories.append(list(history or []))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        yield from ("They must ", "leave [1].")
+        yield self.answer
+
+    def get_article(self, article_id: str) -> Article:
+        if article_id != ARTICLE.id:
+            raise NotFoundError(article_id)
+        return ARTICLE
+
+
+def _run(fake: StreamingFake, message: str, state: dict[str, Any]) -> list[tuple[Any, ...]]:
+    from rag.settings import Settings
+    from ui.app import respond
+
+    return list(respond(fake, Settings.load(env={}), message, state))  # type: ignore[arg-type]
+
+
+def test_chat_streams_then_shows_linked_answer_sources_and_keeps_raw_history() -> None:
+    from ui.app import _new_state
+
+    fake = StreamingFake(_answer())
+    updates = _run(fake, "When must they leave?", _new_state())
+    assert len(updates) >= 3  # placeholder, streamed deltas, final
+    partial = updates[2][0][-1]["content"]
+    assert "They must" in partial
+    assert "nr-cite" not in partial
+    chat, sources, copy, state, _ = updates[-1]
+    assert 'class="nr-cite"' in chat[-1]["content"]
+    assert "<mark" in sources
+    assert copy.startswith("They must leave by September 15 [1].")
+    assert state["turns"] == [
+        {"role": "user", "content": "When must they leave?"},
+        {"role": "assistant", "content": "They must leave by September 15 [1]."},
+    ]
+    _run(fake, "Who?", state)  # the follow-up gets the raw turns, not rendered HTML
+    assert fake.histories[-1] == [Turn("user", "When must they leave?"),
+                                  Turn("assistant", "They must leave by September 15 [1].")]
+
+
+def test_chat_turns_pipeline_errors_into_a_message() -> None:
+    from ui.app import _new_state
+
+    updates = _run(StreamingFake(InputError("The question is too long.")), "x" * 10, _new_state())
+    assert "The question is too long." in updates[-1][0][-1]["content"]
+
+
+def test_chat_ignores_an_empty_message() -> None:
+    from ui.app import _new_state
+
+    fake = StreamingFake(_answer())
+    assert len(_run(fake, "   ", _new_state())) == 1
+    assert fake.histories == []
