@@ -1,64 +1,253 @@
 """The Pipeline: the one object the CLI, the UI, the HTTP API and the eval talk to.
 
-(Interface first; the stages are filled in by the foundation work.)
+articles -> ingest -> chunk -> embed -> store -> retrieve -> answer (cite) -> Answer.
+Thread-safe: reads run concurrently; writes are serialised by the store's write lock.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag import __version__
+from rag.answer import ExtractiveAnswerer
+from rag.chunk import ChunkParams, chunk_article, split_sentences
+from rag.embed import Embedder, load_embedder
+from rag.errors import InputError
+from rag.followup import condense
+from rag.ingest import discover, load_articles, parse_bytes, to_article
+from rag.retrieve import HybridRetriever
 from rag.settings import Settings
+from rag.store import BuildInfo, Store
 from rag.types import Answer, Article, ArticleSummary, IngestReport, Passage, Turn
 
 Progress = Callable[[int, int, str], None]  # (done, total, label)
+
+_SAFE_NAME = re.compile(r"[^\w.\- ]+")
 
 
 class Pipeline:
     """Thread-safe facade over ingest -> chunk -> embed -> store -> retrieve -> answer -> cite."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
+        self._embedder = embedder
+        self._store: Store | None = None
+        self._init_lock = threading.Lock()
+        self.chunk_params = ChunkParams(
+            target_words=settings.chunk_target_words, max_words=settings.chunk_max_words,
+            min_words=settings.chunk_min_words, overlap_words=settings.chunk_overlap_words,
+        )
+
+    # --- lazily built parts ----------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._init_lock:
+                if self._embedder is None:
+                    self._embedder = load_embedder(self.settings.embed_model,
+                                                   self.settings.embed_batch_size)
+        return self._embedder
+
+    def _build_info(self) -> BuildInfo:
+        return BuildInfo(embed_model=self.embedder.name, embed_dim=self.embedder.dim,
+                         chunking=self.chunk_params.as_dict())
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            build = self._build_info()
+            with self._init_lock:
+                if self._store is None:
+                    self._store = Store(self.settings.index_dir, build, self.settings.chroma_url)
+        return self._store
+
+    # --- ingest ----------------------------------------------------------------------------
 
     def ensure_sample_corpus(self, progress: Progress | None = None) -> IngestReport | None:
-        """On first use of an empty index, ingest `settings.sample_dir`. None if nothing done."""
-        raise NotImplementedError
+        """On first use of a new index, ingest `settings.sample_dir`. None if nothing done."""
+        sample = self.settings.sample_dir
+        if self.store.initialised or not sample or not Path(sample).is_dir():
+            return None
+        return self.ingest([sample], progress=progress)
 
-    def ingest(self, paths: Sequence[str | Path], progress: Progress | None = None) -> IngestReport:
-        raise NotImplementedError
+    def ingest(self, paths: Sequence[str | Path], progress: Progress | None = None,
+               skip_errors: bool = False) -> IngestReport:
+        """Ingest files and folders. Any bad input fails the whole run before anything is
+        written, unless `skip_errors`, which ingests the good files and reports the rest."""
+        files = discover(paths)
+        articles, errors = load_articles(files, self.settings.max_file_bytes)
+        if errors and not skip_errors:
+            detail = "; ".join(msg for _, msg in errors[:5])
+            more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+            raise InputError(f"Nothing was ingested. {detail}{more}",
+                             hint="Fix or remove these files, or pass --skip-errors.")
+        report = self._store_articles(articles, progress)
+        return IngestReport(**{**report.__dict__, "errors": tuple(errors)})
 
     def ingest_bytes(self, filename: str, data: bytes) -> IngestReport:
         """Ingest an uploaded file; `filename` only decides the format (never a path)."""
-        raise NotImplementedError
+        name = _SAFE_NAME.sub("_", Path(filename.replace("\\", "/")).name).strip() or "upload"
+        if len(data) > self.settings.max_file_bytes:
+            from rag.errors import TooLargeError
 
-    def list_articles(self) -> list[ArticleSummary]:
-        raise NotImplementedError
+            raise TooLargeError(f"{name} is {len(data):,} bytes; the limit is "
+                                f"{self.settings.max_file_bytes:,}.")
+        raws = parse_bytes(name, data, origin=f"upload:{name}")
+        return self._store_articles([to_article(r) for r in raws], None)
 
-    def get_article(self, article_id: str) -> Article:
-        raise NotImplementedError
+    def _store_articles(
+        self, articles: Sequence[Article], progress: Progress | None
+    ) -> IngestReport:
+        store = self.store
+        added: list[str] = []
+        replaced: list[str] = []
+        unchanged: list[str] = []
+        removed: list[str] = []
+        chunks_added = 0
+        with store.writing():
+            seen: set[str] = set()
+            for i, art in enumerate(articles):
+                if progress:
+                    progress(i, len(articles), art.title)
+                if art.id in seen or store.has_article(art.id):
+                    unchanged.append(art.id)
+                    continue
+                seen.add(art.id)
+                # Changed content from the same origin replaces the old version.
+                old_ids = [x for x in store.ids_for_origin(art.origin) if x != art.id]
+                chunks_added += self._add(art)
+                for old in old_ids:
+                    store.delete_article(old)
+                    removed.append(old)
+                (replaced if old_ids else added).append(art.id)
+            if progress:
+                progress(len(articles), len(articles), "done")
+            store.write_manifest()
+        return IngestReport(added=tuple(added), replaced=tuple(replaced),
+                            unchanged=tuple(unchanged), removed=tuple(removed),
+                            chunks_added=chunks_added)
 
-    def delete_article(self, article_id: str) -> None:
-        raise NotImplementedError
+    def _derive(self, art: Article) -> tuple[Any, ...]:
+        sentences = split_sentences(art)
+        chunks = chunk_article(art, self.chunk_params, sentences)
+        vecs = self.embedder.embed([c.text for c in chunks] + [s.text for s in sentences])
+        return chunks, vecs[:len(chunks)], sentences, vecs[len(chunks):]
+
+    def _add(self, art: Article) -> int:
+        chunks, cvecs, sents, svecs = self._derive(art)
+        self.store.add_article(art, chunks, cvecs, sents, svecs)
+        return len(chunks)
 
     def reindex(self, progress: Progress | None = None) -> IngestReport:
-        raise NotImplementedError
+        """Rebuild chunks, vectors and the keyword index from the stored article texts, with
+        the current settings. Works on an index whose manifest no longer matches."""
+        build = self._build_info()
+        store = Store(self.settings.index_dir, build, self.settings.chroma_url, check=False)
+        with store.writing():
+            store.write_manifest(reindex_in_progress=True)
+            store.clear_derived()
+            articles = store.all_articles()
+            total = 0
+            for i, art in enumerate(articles):
+                if progress:
+                    progress(i, len(articles), art.title)
+                chunks, cvecs, sents, svecs = self._derive(art)
+                store.rederive_article(art, chunks, cvecs, sents, svecs)
+                total += len(chunks)
+            if progress:
+                progress(len(articles), len(articles), "done")
+            store.write_manifest()
+        if self._store is not None:
+            self._store.close()
+        self._store = store
+        return IngestReport(unchanged=tuple(a.id for a in articles), chunks_added=total)
+
+    # --- articles --------------------------------------------------------------------------
+
+    def list_articles(self) -> list[ArticleSummary]:
+        return self.store.list_articles()
+
+    def get_article(self, article_id: str) -> Article:
+        return self.store.get_article(article_id)
+
+    def delete_article(self, article_id: str) -> None:
+        with self.store.writing():
+            self.store.delete_article(article_id)
+            self.store.write_manifest()
+
+    # --- asking ----------------------------------------------------------------------------
+
+    def _validate(self, question: str) -> str:
+        if not isinstance(question, str):
+            raise InputError("The question must be text.")
+        q = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", question).strip()
+        if not q:
+            raise InputError("The question is empty.", hint="Ask something about the articles.")
+        if len(q) > self.settings.max_question_chars:
+            raise InputError(
+                f"The question is {len(q):,} characters; the limit is "
+                f"{self.settings.max_question_chars:,}.", hint="Ask a shorter question.")
+        return q
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
+        """The fused ranking (best first) without answering; used by the eval."""
+        q = self._validate(question)
+        return HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k).retrieve(
+            q, self.embedder.embed_query(q), top_k or self.settings.top_k)
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None) -> Answer:
-        raise NotImplementedError
+        t0 = time.perf_counter()
+        q = self._validate(question)
+        if top_k is not None and not 1 <= top_k <= 50:
+            raise InputError(f"top_k must be between 1 and 50, not {top_k}.")
+        query = condense(q, history)
+        q_vec = self.embedder.embed_query(query.retrieval_text)
+        retriever = HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k)
+        passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k)
+        timings = {"retrieve": (time.perf_counter() - t0) * 1000}
+        answerer = ExtractiveAnswerer(self.store, self.settings.max_answer_sentences,
+                                      self.settings.abstain_threshold)
+        answer, _ = answerer.answer(query, q_vec, passages, timings)
+        timings.setdefault("rerank", 0.0)
+        timings.setdefault("answer", 0.0)
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return Answer(question=q, text=answer.text, abstained=answer.abstained,
+                      citations=answer.citations, passages=answer.passages,
+                      timings_ms=timings,
+                      standalone_question=query.standalone)
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
                    top_k: int | None = None) -> Iterator[str | Answer]:
-        """Yield text deltas (str) as the answer is produced, then the final `Answer` last."""
-        raise NotImplementedError
+        """Yield text deltas (str) as the answer is produced, then the final `Answer` last.
 
-    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
-        """The fused ranking (best first) without answering; used by the eval's retrieval metrics."""
-        raise NotImplementedError
+        The extractive answer is complete at once; it is streamed in word groups so that every
+        client handles one streaming protocol, whatever the backend.
+        """
+        answer = self.ask(question, history, top_k)
+        yield from re.findall(r"\S+\s*", answer.text)
+        yield answer
 
     def stats(self) -> dict[str, Any]:
-        raise NotImplementedError
+        counts = self.store.counts()
+        manifest = self.store.read_manifest() or {}
+        return {
+            "version": __version__,
+            "articles": counts["articles"],
+            "chunks": counts["chunks"],
+            "sentences": counts["sentences"],
+            "embed_model": self.settings.embed_model,
+            "backend": self.settings.backend,
+            "index_dir": str(self.settings.index_dir),
+            "updated_at": manifest.get("updated_at"),
+        }
 
     def close(self) -> None:
-        pass
+        if self._store is not None:
+            self._store.close()

@@ -1,0 +1,335 @@
+"""The extractive answerer: picks the sentences of the retrieved passages that answer the
+question and quotes them with `[n]` citations, or abstains.
+
+No reranker or QA model ships in a PyPI package, so the finer ranking happens here, per sentence,
+from signals that generalise across questions:
+- dense: cosine of question and sentence embeddings (computed at ingest, stored per sentence);
+- lexical: IDF-weighted share of the question's terms the sentence contains;
+- answer type: a "when" question wants a date, "how many" a number, "who" a name;
+- the rank of the passage the sentence came from.
+Confidence is the best sentence's score, lowered when the question names something (a person, a
+country) that the passage never mentions: the usual shape of a question the articles don't
+answer. Below `abstain_threshold` the answer abstains and shows the nearest passages.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.dates import display_date
+from rag.embed import Vectors
+from rag.followup import Query
+from rag.store import Store
+from rag.text import QUESTION_WORDS, STOPWORDS, normalize, stem, terms, words
+from rag.types import Answer, Citation, Passage
+
+ABSTAIN_TEXT = "The articles don't say. None of the retrieved passages answers this question."
+EMPTY_INDEX_TEXT = (
+    "The index has no articles yet, so the articles don't say. "
+    "Add some with `newsrag ingest PATH`."
+)
+
+# --- answer types ------------------------------------------------------------------------------
+
+DATE, NUMBER, PERSON, PLACE, NONE = "date", "number", "person", "place", "none"
+
+_TYPE_PATTERNS = [
+    (DATE, r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bby when\b|\bwhich (date|day|year|"
+           r"month)\b|\bhow long (ago|until|before)\b|\bdeadline\b|\bwhat timeline\b"),
+    (NUMBER, r"\bhow (many|much|large|big|long|far|old)\b|\bwhat (number|percentage|percent|"
+             r"share|proportion|fraction|amount|size|cost|price|value)\b|\bwhat was the cost\b"),
+    (PERSON, r"^\s*(who|whom|whose)\b|\bwhich (person|official|leader|minister|president|"
+             r"spokesperson|spokesman|general|secretary)\b|\bwhat is the name of\b|\bwho\b"),
+    (PLACE, r"^\s*where\b|\bwhich (city|country|countries|town|region|base|capital|place)\b|"
+            r"\bin what (city|country|town)\b|\bwhat (city|country|town|capital)\b"),
+]
+_MONTH = (r"(january|february|march|april|may|june|july|august|september|october|november|"
+          r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b")
+_DATE_EVIDENCE = re.compile(
+    rf"\b{_MONTH}|\b(1[89]|20)\d\d\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|"
+    r"sunday)\b|\b(last|next|this|coming|past)\s+(week|month|year|weekend|decade)\b|"
+    r"\b(yesterday|today|tomorrow|recently|ago|within|days|weeks|months|years)\b",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+                 r"thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|millions|"
+                 r"billion|dozen|dozens|half|third|thirds|quarter")
+_NUMBER_EVIDENCE = re.compile(rf"\d|\b({_NUMBER_WORDS})\b", re.IGNORECASE)
+_PERSON_TITLES = re.compile(
+    r"\b(president|minister|secretary|spokesperson|spokesman|spokeswoman|leader|general|col|"
+    r"colonel|chief|ambassador|official|officials|commander|king|queen|prime)\b", re.IGNORECASE)
+_CAP_SEQ = re.compile(r"\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)+")
+_PLACE_CUE = re.compile(r"\b(in|at|from|to|near|into)\s+(the\s+)?[A-Z][\w’'-]+")
+_TEMPORAL = re.compile(r"\b(now|current|currently|latest|still|yet|deadline|must|will|today|"
+                       r"final|remain|remaining)\b", re.IGNORECASE)
+_LIST_CUE = re.compile(r"\b(which|what)\s+\w+(ies|s)\b|\b(list|name)\b|\bwhat are\b|\bwho are\b",
+                       re.IGNORECASE)
+
+
+def answer_type(question: str) -> str:
+    q = question.casefold()
+    for kind, pattern in _TYPE_PATTERNS:
+        if re.search(pattern, q):
+            return kind
+    return NONE
+
+
+def satisfies(kind: str, sentence: str, question: str) -> bool:
+    """Does the sentence contain the kind of thing the question asks for?"""
+    if kind == DATE:
+        return bool(_DATE_EVIDENCE.search(sentence))
+    if kind == NUMBER:
+        return bool(_NUMBER_EVIDENCE.search(sentence))
+    qwords = set(words(question))
+    if kind == PERSON:
+        names = [n for n in _CAP_SEQ.findall(sentence) if not set(words(n)) <= qwords]
+        return bool(names) or bool(_PERSON_TITLES.search(sentence))
+    if kind == PLACE:
+        return any(w not in qwords for m in _PLACE_CUE.finditer(sentence)
+                   for w in words(m.group(0))[-1:])
+    return True
+
+
+# --- entities a question names -----------------------------------------------------------------
+
+# Country and demonym pairs whose spellings share no useful prefix.
+_DEMONYMS = {"france": "french", "us": "american", "usa": "american", "uk": "british",
+             "britain": "british", "netherlands": "dutch", "china": "chinese",
+             "germany": "german", "spain": "spanish", "switzerland": "swiss"}
+_STATES_ALIASES = ("us", "usa", "american", "united states", "america", "washington")
+
+
+def named_entities(question: str) -> list[str]:
+    """Capitalised words of the question after its first word, and acronyms: the things a
+    question is about. The first word is skipped because every question capitalises it."""
+    toks = re.findall(r"[A-Za-z][\w’'.-]*", question)
+    out = []
+    for i, tok in enumerate(toks):
+        clean = tok.strip(".’'")
+        if i == 0 and not clean.isupper():
+            continue
+        if clean[:1].isupper() and normalize(clean) not in STOPWORDS | QUESTION_WORDS:
+            out.append(normalize(clean.replace(".", "")).removesuffix("'s"))
+    return out
+
+
+def mentions(entity: str, text_norm: str) -> bool:
+    """Is the entity (or its demonym, or a word it prefixes: Niger -> Nigerien) in the text?"""
+    alts = {entity}
+    if entity in _DEMONYMS:
+        alts.add(_DEMONYMS[entity])
+    if entity in _STATES_ALIASES:
+        alts.update(_STATES_ALIASES)
+    for alt in alts:
+        stem_len = max(4, len(alt) - 2) if len(alt) >= 6 else len(alt)
+        if re.search(rf"\b{re.escape(alt[:stem_len])}", text_norm):
+            return True
+    return False
+
+
+# --- scoring -----------------------------------------------------------------------------------
+
+@dataclass
+class Candidate:
+    article_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    passage: Passage
+    vec: Vectors
+    dense: float = 0.0
+    lexical: float = 0.0
+    typed: bool = True
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Weights:
+    dense: float = 0.5
+    lexical: float = 0.35
+    typed: float = 0.15
+    passage_rank: float = 0.04
+    entity_penalty: float = 0.55  # confidence multiplier per named entity the passage lacks
+    type_penalty: float = 0.7  # confidence multiplier when no sentence has the asked-for type
+
+
+_NUM_VALUE = re.compile(r"\d[\d,.]*")
+
+
+def _values(text: str) -> frozenset[str]:
+    """Numbers and month-day dates in a sentence, normalised, to detect disagreement."""
+    vals = {v.replace(",", "").rstrip(".") for v in _NUM_VALUE.findall(text)}
+    return frozenset(vals)
+
+
+class ExtractiveAnswerer:
+    def __init__(self, store: Store, max_sentences: int, threshold: float,
+                 weights: Weights | None = None) -> None:
+        self.store = store
+        self.max_sentences = max_sentences
+        self.threshold = threshold
+        self.w = weights or Weights()
+
+    # -- candidates --
+
+    def candidates(self, passages: Sequence[Passage]) -> list[Candidate]:
+        seen: set[tuple[str, int]] = set()
+        out = []
+        for p in passages:
+            text = self._article_text(p)
+            for idx, start, end, vec in self.store.sentences_in(p.chunk.article_id, p.chunk.start,
+                                                               p.chunk.end):
+                key = (p.chunk.article_id, idx)
+                if key in seen:
+                    continue
+                seen.add(key)
+                sent = text[start - p.chunk.start:end - p.chunk.start]
+                if len(sent.split()) < 4:  # headings, bylines, "Key Takeaways"
+                    continue
+                out.append(Candidate(p.chunk.article_id, idx, start, end, sent, p, vec))
+        return out
+
+    @staticmethod
+    def _article_text(p: Passage) -> str:
+        return p.chunk.text
+
+    def _term_weights(self, q_terms: Sequence[str]) -> dict[str, float]:
+        df, total = self.store.document_frequencies(q_terms)
+        n = max(total, 1)
+        # Unknown words weigh as if they were rare but present: a paraphrase must not sink
+        # the lexical signal, and named things absent from the corpus are handled separately.
+        return {t: math.log(1 + n / (df.get(t, 0) + 1)) for t in q_terms}
+
+    def score(self, query: Query, q_vec: Vectors, cands: list[Candidate]) -> str:
+        kind = answer_type(query.text)
+        q_terms = [t for t in terms(query.text) if t not in {stem(w) for w in QUESTION_WORDS}]
+        ctx_terms = [t for t in query.context_terms if t not in q_terms]
+        weights = self._term_weights(q_terms + ctx_terms)
+        for t in ctx_terms:
+            weights[t] *= 0.5
+        total = sum(weights.values()) or 1.0
+        if cands:
+            mat = np.stack([c.vec for c in cands])
+            dense = mat @ q_vec
+        for i, c in enumerate(cands):
+            s_terms = set(terms(c.text))
+            hit = 0.0
+            for t, w in weights.items():
+                if t in s_terms:
+                    hit += w
+                elif len(t) >= 5 and any(s.startswith(t) or t.startswith(s) for s in s_terms
+                                         if len(s) >= 5):
+                    hit += 0.7 * w  # niger ~ nigerien, withdraw ~ withdrawal
+            c.dense = float(dense[i])
+            c.lexical = hit / total
+            c.typed = kind == NONE or satisfies(kind, c.text, query.text)
+            # A sentence that only restates the question answers nothing.
+            novelty = 1.0 if len(s_terms - set(weights)) >= 2 else 0.8
+            c.score = novelty * (
+                self.w.dense * c.dense + self.w.lexical * c.lexical
+                + (self.w.typed * (1.0 if c.typed else 0.0) if kind != NONE
+                   else self.w.typed * 0.5)
+                + self.w.passage_rank / (1 + c.passage.rank)
+            )
+        return kind
+
+    # -- composing --
+
+    def answer(self, query: Query, q_vec: Vectors, passages: Sequence[Passage],
+               timings: dict[str, float]) -> tuple[Answer, list[Candidate]]:
+        import time
+
+        t0 = time.perf_counter()
+        if not passages:
+            empty = not self.store.counts()["articles"]
+            return Answer(question=query.text, text=EMPTY_INDEX_TEXT if empty else ABSTAIN_TEXT,
+                          abstained=True, passages=tuple(passages), timings_ms=timings), []
+        cands = self.candidates(passages)
+        kind = self.score(query, q_vec, cands)
+        ranked = sorted(cands, key=lambda c: -c.score)
+        timings["rerank"] = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        confidence, best = self.confidence(query, kind, ranked)
+        if best is None or confidence < self.threshold:
+            timings["answer"] = (time.perf_counter() - t1) * 1000
+            return Answer(question=query.text, text=ABSTAIN_TEXT, abstained=True,
+                          passages=tuple(passages), timings_ms=timings), ranked
+        chosen, as_of = self.compose(query, kind, ranked, best)
+        citations = []
+        parts = []
+        for n, c in enumerate(chosen, 1):
+            citations.append(Citation(
+                n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
+                source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
+                start=c.start, end=c.end, score=c.score,
+            ))
+            parts.append(f"{c.text} [{n}]")
+        text = " ".join(parts)
+        if as_of:
+            text = f"As of {display_date(as_of)}: {text}"
+        timings["answer"] = (time.perf_counter() - t1) * 1000
+        return Answer(question=query.text, text=text, abstained=False,
+                      citations=tuple(citations), passages=tuple(passages),
+                      timings_ms=timings), ranked
+
+    def confidence(self, query: Query, kind: str,
+                   ranked: list[Candidate]) -> tuple[float, Candidate | None]:
+        if not ranked:
+            return 0.0, None
+        best = ranked[0]
+        conf = best.score
+        # Things the question names must appear in the passage the answer comes from.
+        passage_norm = normalize(f"{best.passage.title} {best.passage.chunk.text}")
+        for entity in named_entities(query.text):
+            if not mentions(entity, passage_norm):
+                conf *= self.w.entity_penalty
+        if kind != NONE and not best.typed:
+            # "How many instructors?" answered by a sentence with no number: likely unanswered.
+            conf *= self.w.type_penalty
+        return conf, best
+
+    def compose(self, query: Query, kind: str, ranked: list[Candidate],
+                best: Candidate) -> tuple[list[Candidate], str | None]:
+        as_of: str | None = None
+        time_sensitive = kind in (DATE, NUMBER) or bool(_TEMPORAL.search(query.text))
+        if time_sensitive:
+            # Reports change: among near-equal answers, the newest dated report wins.
+            band = [c for c in ranked[:8] if c.score >= best.score - 0.06 and c.typed]
+            dated = [c for c in band if c.passage.date]
+            if dated:
+                newest = max(dated, key=lambda c: (c.passage.date or "", c.score))
+                articles = {c.article_id for c in band}
+                if len(articles) > 1 and (newest is not best or len(
+                        {_values(c.text) for c in band}) > 1):
+                    as_of = newest.passage.date
+                best = newest
+        chosen = [best]
+        coverage = self._covered(query, best)
+        limit = self.max_sentences + (1 if _LIST_CUE.search(query.text) else 0)
+        for c in ranked:
+            if len(chosen) >= limit:
+                break
+            if c is best or c.score < best.score * 0.85 or not c.typed:
+                continue
+            if any(float(c.vec @ o.vec) > 0.8 or self._overlap(c, o) > 0.5 for o in chosen):
+                continue
+            extra = self._covered(query, c) - coverage
+            if extra:
+                chosen.append(c)
+                coverage |= extra
+        return chosen, as_of
+
+    @staticmethod
+    def _covered(query: Query, c: Candidate) -> set[str]:
+        return set(terms(query.text)) & set(terms(c.text))
+
+    @staticmethod
+    def _overlap(a: Candidate, b: Candidate) -> float:
+        ta, tb = set(terms(a.text)), set(terms(b.text))
+        return len(ta & tb) / max(1, min(len(ta), len(tb)))

@@ -1,0 +1,321 @@
+"""`newsrag` command line. Heavy modules load inside the commands, so `--help` starts fast.
+
+Exit codes: 0 ok; 2 bad input or unknown id; 3 index built with other settings (reindex);
+4 index locked by another writer; 5 backend failure; 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rag.errors import InputError, NewsragError
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+    from rag.types import Answer, Turn
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="newsrag",
+        description="Cited answers from news articles. Every claim carries a numbered citation "
+        "to the exact passage it came from.",
+    )
+    p.add_argument("--index-dir", type=Path, help="Index folder (default: ./index or "
+                   "NEWSRAG_INDEX_DIR).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("ingest", help="Add articles from files or folders "
+                       "(.txt .md .html .json .jsonl).")
+    s.add_argument("paths", nargs="+", help="Files or folders.")
+    s.add_argument("--skip-errors", action="store_true",
+                   help="Ingest the good files and report the bad ones, instead of failing.")
+    s.add_argument("--json", action="store_true", help="Print the report as JSON.")
+
+    s = sub.add_parser("list", help="List stored articles.")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("show", help="Show an article's stored cleaned text and metadata.")
+    s.add_argument("id")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("delete", help="Delete an article from the index.")
+    s.add_argument("id")
+
+    sub.add_parser("reindex", help="Rebuild chunks and vectors from the stored articles.")
+
+    s = sub.add_parser("ask", help="Answer a question with citations.")
+    s.add_argument("question", nargs="?", help="The question (omit with --batch).")
+    s.add_argument("--json", action="store_true", help="Print the Answer JSON contract.")
+    s.add_argument("--history", type=Path,
+                   help='Earlier turns: a JSON list of {"role", "content"} objects.')
+    s.add_argument("--batch", type=Path, help='JSONL file of {"question", "history"?} objects; '
+                   "prints one answer per line, loading the models once.")
+    s.add_argument("--top-k", type=int, help="Passages handed to the answerer.")
+
+    sub.add_parser("chat", help="Interactive chat in the terminal (follow-ups understood).")
+
+    s = sub.add_parser("serve", help="Start the web chat and the HTTP API.")
+    s.add_argument("--host", default="127.0.0.1", help="Bind address (default: localhost only).")
+    s.add_argument("--port", type=int, default=7860)
+
+    s = sub.add_parser("eval", help="Run the eval set and write a report.")
+    _add_eval_arguments(s)
+
+    sub.add_parser("status", help="Index size, model and last change.")
+    sub.add_parser("settings", help="Every setting with its current value and meaning.")
+    return p
+
+
+def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from rag import evaluate
+    except ImportError:  # the eval module is optional at this layer
+        return
+    evaluate.add_arguments(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    args = _parser().parse_args(argv)
+    try:
+        overrides: dict[str, Any] = {}
+        if args.index_dir:
+            overrides["index_dir"] = args.index_dir
+        settings = Settings.load(overrides)
+        return _run(args, settings)
+    except NewsragError as exc:
+        print(f"newsrag: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("newsrag: interrupted", file=sys.stderr)
+        return 130
+
+
+def _pipeline(settings: Settings) -> Pipeline:
+    from rag.pipeline import Pipeline
+
+    return Pipeline(settings)
+
+
+def _first_use(pipe: Pipeline, quiet: bool = False) -> None:
+    """On first use of a new index, ingest the bundled sample articles."""
+    if pipe.store.initialised or not pipe.settings.sample_dir:
+        return
+    if not quiet:
+        print(f"First run: ingesting the sample articles from {pipe.settings.sample_dir} ...",
+              file=sys.stderr)
+    report = pipe.ensure_sample_corpus(_progress_bar("sample articles", quiet))
+    if report and not quiet:
+        print(f"Ingested {len(report.added)} articles ({report.chunks_added} chunks).",
+              file=sys.stderr)
+
+
+def _progress_bar(label: str, quiet: bool = False) -> Any:
+    """A tqdm bar on stderr for runs of more than a few files, driven by pipeline progress."""
+    if quiet:
+        return None
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int, _title: str) -> None:
+        if total <= 3:
+            return
+        if "bar" not in state:
+            from tqdm import tqdm
+
+            state["bar"] = tqdm(total=total, desc=label, unit="article", file=sys.stderr)
+        bar = state["bar"]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    cmd = args.command
+    if cmd == "settings":
+        for name, value, desc in settings.describe():
+            print(f"{name} = {value}\n    {desc} (env NEWSRAG_{name.upper()})")
+        return 0
+    if cmd == "serve":
+        from ui.server import serve
+
+        serve(settings, host=args.host, port=args.port)
+        return 0
+    if cmd == "eval":
+        from rag import evaluate
+
+        return evaluate.run(args, settings)
+
+    pipe = _pipeline(settings)
+    try:
+        if cmd == "ingest":
+            report = pipe.ingest(args.paths, progress=_progress_bar("ingest", args.json),
+                                 skip_errors=args.skip_errors)
+            if args.json:
+                print(json.dumps(report.to_dict(), ensure_ascii=False))
+            else:
+                print(f"added {len(report.added)}, replaced {len(report.replaced)}, "
+                      f"unchanged {len(report.unchanged)}; {report.chunks_added} chunks written.")
+                for path, msg in report.errors:
+                    print(f"skipped {path}: {msg}", file=sys.stderr)
+            return 2 if report.errors else 0
+        if cmd == "reindex":
+            report = pipe.reindex(progress=_progress_bar("reindex"))
+            print(f"reindexed {len(report.unchanged)} articles into {report.chunks_added} chunks.")
+            return 0
+        if cmd == "delete":
+            pipe.delete_article(args.id)
+            print(f"deleted {args.id}")
+            return 0
+        if cmd == "show":
+            art = pipe.get_article(args.id)
+            if args.json:
+                print(json.dumps(art.to_dict(), ensure_ascii=False))
+            else:
+                print(f"{art.title}\n{art.date or 'undated'} · {art.source} · id {art.id}\n")
+                print(art.text)
+            return 0
+        _first_use(pipe, quiet=getattr(args, "json", False))
+        if cmd == "list":
+            rows = pipe.list_articles()
+            if args.json:
+                print(json.dumps([r.to_dict() for r in rows], ensure_ascii=False))
+            else:
+                for r in rows:
+                    print(f"{r.id}  {r.date or 'undated':10}  {r.chunks:3} chunks  "
+                          f"{r.source[:28]:28}  {r.title[:70]}")
+                print(f"{len(rows)} articles")
+            return 0
+        if cmd == "status":
+            print(json.dumps(pipe.stats(), indent=2, default=str))
+            return 0
+        if cmd == "ask":
+            return _ask(pipe, args)
+        if cmd == "chat":
+            return _chat(pipe, sys.stdin, sys.stdout)
+    finally:
+        pipe.close()
+    raise InputError(f"Unknown command {cmd!r}.")
+
+
+def _read_history(path: Path | None) -> list[Turn]:
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"No such history file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"History file {path} is not valid JSON ({exc}).") from None
+    return parse_history(data, str(path))
+
+
+def parse_history(data: Any, where: str = "history") -> list[Turn]:
+    from rag.types import Turn
+
+    if not isinstance(data, list):
+        raise InputError(f"{where}: expected a JSON list of {{\"role\", \"content\"}} objects.")
+    turns = []
+    for i, item in enumerate(data):
+        if (not isinstance(item, dict) or item.get("role") not in ("user", "assistant", "system")
+                or not isinstance(item.get("content"), str)):
+            raise InputError(f"{where}, item {i}: each turn needs a role (user or assistant) "
+                             "and a string content.")
+        if item["role"] != "system":
+            turns.append(Turn(role=item["role"], content=item["content"]))
+    return turns
+
+
+def _ask(pipe: Pipeline, args: argparse.Namespace) -> int:
+    if args.batch:
+        if args.question:
+            raise InputError("Give either a question or --batch, not both.")
+        return _ask_batch(pipe, args)
+    if args.question is None:
+        raise InputError("No question given.", hint='newsrag ask "When must US troops leave?"')
+    answer = pipe.ask(args.question, history=_read_history(args.history), top_k=args.top_k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        print(render_answer(answer))
+    return 0
+
+
+def _ask_batch(pipe: Pipeline, args: argparse.Namespace) -> int:
+    try:
+        lines = args.batch.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"No such batch file: {args.batch}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"Batch file {args.batch} is not UTF-8.") from None
+    failed = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"line {n}: malformed JSON ({exc.msg}).") from None
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                raise InputError(f"line {n}: expected an object with a string 'question'.")
+            history = parse_history(item.get("history", []), f"line {n} history")
+            out = pipe.ask(item["question"], history=history, top_k=args.top_k).to_dict()
+        except NewsragError as exc:
+            failed += 1
+            out = {"line": n, **exc.to_dict()}
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    return 2 if failed else 0
+
+
+def render_answer(answer: Answer) -> str:
+    """The answer and its numbered sources, for a person at a terminal."""
+    from rag.dates import display_date
+
+    lines = [answer.text, ""]
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {c.title} — {display_date(c.date)} — {c.source}")
+            lines.append(f"    “{c.quote}”")
+    elif answer.abstained and answer.passages:
+        lines.append("Nearest passages (none of them answers the question):")
+        for p in answer.passages[:3]:
+            snippet = " ".join(p.chunk.text.split())[:200]
+            lines.append(f"- {p.title} — {display_date(p.date)}: {snippet}…")
+    return "\n".join(lines).rstrip()
+
+
+def _chat(pipe: Pipeline, stdin: TextIO, stdout: TextIO) -> int:
+    from rag.types import Turn
+
+    print("newsrag chat — ask about the articles; follow-ups work. Empty line or Ctrl-D quits.",
+          file=stdout)
+    history: list[Turn] = []
+    while True:
+        print("\n> ", end="", file=stdout, flush=True)
+        line = stdin.readline()
+        if not line or not line.strip():
+            return 0
+        try:
+            answer = pipe.ask(line.strip(), history=history)
+        except NewsragError as exc:
+            print(f"error: {exc}", file=stdout)
+            continue
+        print(render_answer(answer), file=stdout)
+        history += [Turn("user", line.strip()), Turn("assistant", answer.text)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

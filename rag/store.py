@@ -1,0 +1,440 @@
+"""The persistent index: Chroma for chunk vectors, SQLite for articles, chunks, sentences and
+the keyword (FTS5/BM25) index, and `manifest.json` describing how it was built.
+
+The only module that imports chromadb. Chroma objects never leave it: callers get our types.
+
+Crash safety: an article counts as ingested when its SQLite transaction commits. Before
+touching Chroma, the article id is written to a `pending` journal; on open, any pending id is
+rolled back (its vectors removed unless the article committed), so a crash at any moment
+leaves an index where every listed article is complete and nothing half-written remains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import __version__
+from rag.embed import Vectors
+from rag.errors import IndexLockedError, IndexMismatchError, NotFoundError
+from rag.text import terms
+from rag.types import Article, ArticleSummary, Chunk, Sentence
+
+SCHEMA_VERSION = 1
+COLLECTION = "newsrag_chunks"
+MANIFEST = "manifest.json"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, date_inferred INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL, url TEXT, author TEXT, origin TEXT NOT NULL, text TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL, added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_origin ON articles(origin);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS sentences (
+    article_id TEXT NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    vec BLOB NOT NULL, PRIMARY KEY (article_id, idx)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, chunk_id UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(chunks_fts, 'row');
+CREATE TABLE IF NOT EXISTS pending (article_id TEXT PRIMARY KEY, op TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What the index must have been built with to be read by these settings."""
+
+    embed_model: str
+    embed_dim: int
+    chunking: dict[str, int]
+
+
+class Store:
+    def __init__(self, index_dir: Path, build: BuildInfo, chroma_url: str | None = None,
+                 check: bool = True) -> None:
+        self.dir = Path(index_dir)
+        self.build = build
+        self.chroma_url = chroma_url
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        if check:
+            self._check_manifest()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with self._conn() as con:
+            con.executescript(_SCHEMA)
+        self._collection = self._open_collection()
+        self._recover()
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        """One connection per thread: SQLite connections must not be shared across threads."""
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.dir / "store.sqlite", timeout=30)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+        return con
+
+    def _open_collection(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if self.chroma_url:
+            from urllib.parse import urlparse
+
+            u = urlparse(self.chroma_url)
+            client = chromadb.HttpClient(host=u.hostname or "localhost", port=u.port or 8000,
+                                         ssl=u.scheme == "https", settings=chroma_settings)
+        else:
+            client = chromadb.PersistentClient(path=str(self.dir / "chroma"),
+                                               settings=chroma_settings)
+        self._client = client
+        return client.get_or_create_collection(
+            COLLECTION, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Exclusive write access: one thread in this process, one process on this index.
+
+        Chroma's embedded store is not safe for two writing processes, so a second writer is
+        refused at once rather than left to hang or corrupt the index.
+        """
+        with self._write_lock:
+            if getattr(self._local, "lock_depth", 0):
+                self._local.lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._local.lock_depth -= 1
+                return
+            fd = os.open(self.dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise IndexLockedError(
+                        f"Another newsrag process is writing to the index in {self.dir}.",
+                        hint="Wait for it to finish, or point NEWSRAG_INDEX_DIR elsewhere.",
+                    ) from None
+                self._local.lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._local.lock_depth = 0
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    # --- manifest --------------------------------------------------------------------------
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = self.dir / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise IndexMismatchError(
+                f"The index manifest {path} is unreadable ({exc}).",
+                hint="Run `newsrag reindex` to rebuild it from the stored articles.",
+            ) from None
+        return data
+
+    def _check_manifest(self) -> None:
+        m = self.read_manifest()
+        if m is None:
+            return
+        reindex = "Run `newsrag reindex` to rebuild the index with the current settings."
+        if m.get("schema_version") != SCHEMA_VERSION:
+            raise IndexMismatchError(
+                f"The index in {self.dir} has schema version {m.get('schema_version')}; "
+                f"this newsrag reads version {SCHEMA_VERSION}.", hint=reindex)
+        if m.get("reindex_in_progress"):
+            raise IndexMismatchError(f"A reindex of {self.dir} was interrupted.", hint=reindex)
+        built = (m.get("embed_model"), m.get("embed_dim"), m.get("chunking"))
+        wanted = (self.build.embed_model, self.build.embed_dim, self.build.chunking)
+        if built != wanted:
+            raise IndexMismatchError(
+                f"The index in {self.dir} was built with embedding model {built[0]!r} "
+                f"(dim {built[1]}) and chunking {built[2]}; the settings ask for {wanted[0]!r} "
+                f"(dim {wanted[1]}) and chunking {wanted[2]}.", hint=reindex)
+
+    def write_manifest(self, **extra: Any) -> None:
+        counts = self.counts()
+        old = self.read_manifest() or {}
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "newsrag_version": __version__,
+            "embed_model": self.build.embed_model,
+            "embed_dim": self.build.embed_dim,
+            "chunking": self.build.chunking,
+            "counts": counts,
+            "created_at": old.get("created_at", time.time()),
+            "updated_at": time.time(),
+            **extra,
+        }
+        tmp = self.dir / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2))
+        os.replace(tmp, self.dir / MANIFEST)
+
+    @property
+    def initialised(self) -> bool:
+        return (self.dir / MANIFEST).exists()
+
+    # --- recovery --------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        con = self._conn()
+        pending = con.execute("SELECT article_id, op FROM pending").fetchall()
+        if not pending:
+            return
+        with self.writing():
+            for article_id, op in pending:
+                committed = con.execute(
+                    "SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
+                if op == "delete" and committed:
+                    self._delete_rows(article_id)
+                    committed = None
+                if not committed:
+                    self._collection.delete(where={"article_id": article_id})
+                with con:
+                    con.execute("DELETE FROM pending WHERE article_id = ?", (article_id,))
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def add_article(self, article: Article, chunks: Sequence[Chunk], chunk_vecs: Vectors,
+                    sentences: Sequence[Sentence], sentence_vecs: Vectors) -> None:
+        con = self._conn()
+        with self.writing():
+            with con:
+                con.execute("INSERT OR REPLACE INTO pending VALUES (?, 'add')", (article.id,))
+            self._upsert_vectors(article, chunks, chunk_vecs)
+            with con:
+                con.execute(
+                    "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (article.id, article.title, article.date, int(article.date_inferred),
+                     article.source, article.url, article.author, article.origin, article.text,
+                     len(chunks), time.time()),
+                )
+                self._insert_derived(con, article, chunks, sentences, sentence_vecs)
+                con.execute("DELETE FROM pending WHERE article_id = ?", (article.id,))
+
+    def rederive_article(self, article: Article, chunks: Sequence[Chunk], chunk_vecs: Vectors,
+                         sentences: Sequence[Sentence], sentence_vecs: Vectors) -> None:
+        """Store new chunks, sentences and vectors for an article already stored (reindex).
+
+        The article row is never removed, so an interrupted reindex loses no article.
+        """
+        con = self._conn()
+        with self.writing():
+            self._upsert_vectors(article, chunks, chunk_vecs)
+            with con:
+                con.execute("UPDATE articles SET chunk_count = ? WHERE id = ?",
+                            (len(chunks), article.id))
+                self._insert_derived(con, article, chunks, sentences, sentence_vecs)
+
+    def _upsert_vectors(self, article: Article, chunks: Sequence[Chunk], vecs: Vectors) -> None:
+        if not chunks:
+            return
+        self._collection.upsert(
+            ids=[c.id for c in chunks],
+            embeddings=vecs.astype(np.float32),
+            documents=[c.text for c in chunks],
+            metadatas=[{
+                "article_id": article.id, "title": article.title, "date": article.date or "",
+                "source": article.source, "start": c.start, "end": c.end,
+            } for c in chunks],
+        )
+
+    @staticmethod
+    def _insert_derived(con: sqlite3.Connection, article: Article, chunks: Sequence[Chunk],
+                        sentences: Sequence[Sentence], sentence_vecs: Vectors) -> None:
+        con.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+            [(c.id, c.article_id, c.index, c.start, c.end, c.text) for c in chunks],
+        )
+        # The title is indexed with every chunk: headlines carry the story's key words.
+        con.executemany(
+            "INSERT INTO chunks_fts (terms, chunk_id) VALUES (?, ?)",
+            [(" ".join(terms(f"{article.title}\n{c.text}")), c.id) for c in chunks],
+        )
+        con.executemany(
+            "INSERT INTO sentences VALUES (?,?,?,?,?)",
+            [(s.article_id, s.index, s.start, s.end,
+              sentence_vecs[i].astype(np.float16).tobytes()) for i, s in enumerate(sentences)],
+        )
+
+    def _delete_rows(self, article_id: str) -> None:
+        con = self._conn()
+        with con:
+            chunk_ids = [r[0] for r in con.execute(
+                "SELECT id FROM chunks WHERE article_id = ?", (article_id,))]
+            con.executemany("DELETE FROM chunks_fts WHERE chunk_id = ?",
+                            [(c,) for c in chunk_ids])
+            con.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
+            con.execute("DELETE FROM sentences WHERE article_id = ?", (article_id,))
+            con.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+
+    def delete_article(self, article_id: str) -> None:
+        con = self._conn()
+        with self.writing():
+            if not con.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone():
+                raise NotFoundError(f"No article with id {article_id!r}.",
+                                    hint="`newsrag list` shows the ids.")
+            with con:
+                con.execute("INSERT OR REPLACE INTO pending VALUES (?, 'delete')", (article_id,))
+            self._delete_rows(article_id)
+            self._collection.delete(where={"article_id": article_id})
+            with con:
+                con.execute("DELETE FROM pending WHERE article_id = ?", (article_id,))
+
+    def clear_derived(self) -> None:
+        """Drop every chunk, sentence and vector, keeping the articles (for reindex)."""
+        con = self._conn()
+        with self.writing():
+            self._client.delete_collection(COLLECTION)
+            self._collection = self._client.get_or_create_collection(
+                COLLECTION, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
+            with con:
+                con.execute("DELETE FROM chunks")
+                con.execute("DELETE FROM chunks_fts")
+                con.execute("DELETE FROM sentences")
+
+    # --- reads -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _article(row: Sequence[Any]) -> Article:
+        return Article(id=row[0], title=row[1], date=row[2], date_inferred=bool(row[3]),
+                       source=row[4], url=row[5], author=row[6], origin=row[7], text=row[8])
+
+    _ARTICLE_COLS = "id, title, date, date_inferred, source, url, author, origin, text"
+
+    def has_article(self, article_id: str) -> bool:
+        return self._conn().execute(
+            "SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone() is not None
+
+    def get_article(self, article_id: str) -> Article:
+        row = self._conn().execute(
+            f"SELECT {self._ARTICLE_COLS} FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No article with id {article_id!r}.",
+                                hint="`newsrag list` shows the ids.")
+        return self._article(row)
+
+    def all_articles(self) -> list[Article]:
+        rows = self._conn().execute(
+            f"SELECT {self._ARTICLE_COLS} FROM articles ORDER BY added_at, id").fetchall()
+        return [self._article(r) for r in rows]
+
+    def ids_for_origin(self, origin: str) -> list[str]:
+        return [r[0] for r in self._conn().execute(
+            "SELECT id FROM articles WHERE origin = ?", (origin,))]
+
+    def list_articles(self) -> list[ArticleSummary]:
+        rows = self._conn().execute(
+            "SELECT id, title, date, source, chunk_count, url FROM articles "
+            "ORDER BY COALESCE(date, '') DESC, added_at, id").fetchall()
+        return [ArticleSummary(id=r[0], title=r[1], date=r[2], source=r[3], chunks=r[4], url=r[5])
+                for r in rows]
+
+    def article_meta(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None, str]]:
+        """id -> (title, date, source) for the given article ids."""
+        if not ids:
+            return {}
+        q = ",".join("?" * len(ids))
+        return {r[0]: (r[1], r[2], r[3]) for r in self._conn().execute(
+            f"SELECT id, title, date, source FROM articles WHERE id IN ({q})", list(ids))}
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        if not ids:
+            return {}
+        q = ",".join("?" * len(ids))
+        rows = self._conn().execute(
+            f"SELECT id, article_id, idx, start, end, text FROM chunks WHERE id IN ({q})",
+            list(ids)).fetchall()
+        return {r[0]: Chunk(id=r[0], article_id=r[1], index=r[2], start=r[3], end=r[4],
+                            text=r[5]) for r in rows}
+
+    def sentences_in(
+        self, article_id: str, start: int, end: int
+    ) -> list[tuple[int, int, int, Vectors]]:
+        """(index, start, end, vector) of the sentences of an article inside [start, end)."""
+        rows = self._conn().execute(
+            "SELECT idx, start, end, vec FROM sentences WHERE article_id = ? AND start >= ? "
+            "AND end <= ? ORDER BY idx", (article_id, start, end)).fetchall()
+        return [(r[0], r[1], r[2], np.frombuffer(r[3], dtype=np.float16).astype(np.float32))
+                for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        con = self._conn()
+        return {
+            "articles": con.execute("SELECT COUNT(*) FROM articles").fetchone()[0],
+            "chunks": con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0],
+            "sentences": con.execute("SELECT COUNT(*) FROM sentences").fetchone()[0],
+        }
+
+    def vector_count(self) -> int:
+        return int(self._collection.count())
+
+    # --- search ----------------------------------------------------------------------------
+
+    def dense_search(self, vec: Vectors, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first."""
+        n = self.vector_count()
+        if n == 0:
+            return []
+        res = self._collection.query(query_embeddings=[vec.astype(np.float32)],
+                                     n_results=min(k, n), include=["distances"])
+        return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0],
+                                                         strict=True)]
+
+    def keyword_search(self, query_terms: Sequence[str], k: int) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score; higher is better), best first."""
+        unique = list(dict.fromkeys(t for t in query_terms if t))
+        if not unique:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
+        rows = self._conn().execute(
+            "SELECT chunk_id, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY s LIMIT ?", (match, k)).fetchall()
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def document_frequencies(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """(term -> number of chunks containing it, total chunks), for IDF."""
+        unique = list(dict.fromkeys(query_terms))
+        con = self._conn()
+        total = con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        if not unique:
+            return {}, total
+        q = ",".join("?" * len(unique))
+        df = {r[0]: r[1] for r in con.execute(
+            f"SELECT term, doc FROM fts_vocab WHERE term IN ({q})", unique)}
+        return df, total
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

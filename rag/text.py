@@ -1,0 +1,145 @@
+"""Text utilities shared by every stage: one tokenizer, one stemmer, one sentence splitter.
+
+Keyword search, the answerer's lexical overlap and its IDF all use `terms()`, so a word is
+counted the same way everywhere. The sentence splitter returns character spans, never copies,
+so that every quote can be traced back to `text[start:end]`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+_stemmer = Stemmer.Stemmer("english")
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom whose why will with would you your
+    yours yourself yourselves us s t d ll m re ve says said say according per via""".split()
+)
+
+# Question words and fillers that carry no topic: never required to appear in an answer.
+QUESTION_WORDS = frozenset(
+    """what when where which who whom whose why how many much did does do is are was were has have
+    had can could will would should must may might tell me please article articles report
+    reports say said happen happened""".split()
+)
+
+_WORD = re.compile(r"\d[\d,.]*\d|\d|\w+(?:[’']\w+)*", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    """Casefold, unify quotes and dashes, and strip accents, for matching (not for display)."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return (
+        text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+        .replace("–", "-").replace("—", "-").casefold()
+    )
+
+
+_ACRONYM = re.compile(r"\b((?:[A-Z]\.){2,})")
+
+
+def _tokens(text: str) -> list[tuple[str, bool]]:
+    """(normalised token, is_acronym) pairs; "U.S." and "US" both become ("us", True)."""
+    text = _ACRONYM.sub(lambda m: m.group(1).replace(".", "") + " ", text)
+    out = []
+    for m in _WORD.finditer(text):
+        raw = m.group(0)
+        tok = normalize(raw)
+        if tok[0].isdigit():
+            tok = tok.replace(",", "").rstrip(".")
+        elif tok.endswith("'s"):
+            tok = tok[:-2]
+        out.append((tok, len(raw) > 1 and raw.isupper() and raw.isalpha()))
+    return out
+
+
+def words(text: str) -> list[str]:
+    """Word tokens, normalised; numbers keep their digits only ("1,000" -> "1000")."""
+    return [tok for tok, _ in _tokens(text)]
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return str(_stemmer.stemWord(word))
+
+
+def terms(text: str, *, keep_stopwords: bool = False) -> list[str]:
+    """Stemmed content terms: the unit of keyword search, lexical overlap and IDF."""
+    # Acronyms are kept even when they spell a stopword: "US" is the country, not "us".
+    return [
+        stem(w) for w, acronym in _tokens(text) if keep_stopwords or acronym or w not in STOPWORDS
+    ]
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+# --- sentences ---------------------------------------------------------------------------------
+
+# Abbreviations after which a period does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof col gen lt sgt capt cmdr adm maj sen rep gov pres st jr sr inc corp co ltd
+    vs etc no nos fig jan feb mar apr jun jul aug sep sept oct nov dec mt ft approx dept est
+    govt univ rev hon""".split()
+)
+# A candidate boundary: terminal punctuation, optional closing quotes/brackets, then space.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
+_NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–—]")
+
+
+def _ends_with_abbreviation(text: str, dot: int) -> bool:
+    """True when the period at `dot` belongs to an abbreviation or initial ("U.S.", "Col.")."""
+    m = re.search(r"([A-Za-z][A-Za-z.]*)$", text[:dot])
+    if not m:
+        return False
+    token = m.group(1)
+    if "." in token:  # U.S / e.g / a.m: an internal period marks an abbreviation
+        return True
+    if len(token) == 1 and token.isupper():  # an initial: "J. Smith"
+        return True
+    return token.lower() in _ABBREVIATIONS
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences in text[start:end].
+
+    A line break always ends a sentence (headlines, bullets and paragraphs are separate units).
+    Spans exclude surrounding white space; joining them with the gaps gives the text back.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text[start:end]):
+        ls, le = line.start() + start, line.end() + start
+        seg_start = ls
+        for m in _BOUNDARY.finditer(text, ls, le):
+            cut = m.end()
+            if not _NEXT_STARTS_SENTENCE.match(text, cut, le):
+                continue
+            if text[m.start()] == "." and m.end() - m.start() == 1 and _ends_with_abbreviation(
+                text, m.start()
+            ):
+                continue
+            spans.append((seg_start, cut))
+            seg_start = cut
+        spans.append((seg_start, le))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
