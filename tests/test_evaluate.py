@@ -266,3 +266,36 @@ def test_run_end_to_end_on_the_real_pipeline(tmp_path: Path,
     assert newsrag["errors"] == 0
     assert newsrag["evidence_missing"] == 0, "gold evidence must be findable in stored text"
     assert newsrag["overall"]["span_validity"] == 1.0
+
+
+def test_baseline_runs_side_by_side_with_ratios(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    class FakeBaseline(ev.NewsragSystem):
+        name = "baseline"
+
+        def ask(self, question: str, history: Sequence[Turn]) -> Answer:
+            # never abstains: the top passage is the answer
+            p = self.retrieve(question, 1)[0]
+            cite = Citation(1, p.chunk.article_id, "t", None, "s", p.chunk.id, p.chunk.text,
+                            p.chunk.start, p.chunk.end, p.score)
+            return Answer(question, f"{p.chunk.text} [1]", False, (cite,))
+
+    def build(files: Sequence[Path], persist_dir: Path, top_k: int = 10) -> FakeBaseline:
+        pipeline = FakePipeline(Settings.load(env={}))
+        pipeline.ingest(files)
+        return FakeBaseline(pipeline)
+
+    monkeypatch.setattr("rag.pipeline.Pipeline", FakePipeline)
+    monkeypatch.setattr("rag.baseline.LlamaIndexBaseline.build", build)
+    gold = _gold(tmp_path, ITEMS)
+    assert ev.run(_args(gold, tmp_path / "reports", split="all", baseline=True),
+                  Settings.load(env={})) == 0
+    report = _check_report(list((tmp_path / "reports").iterdir()))
+    assert list(report["systems"]) == ["newsrag", "baseline"]
+    # Same answers except t3, where the baseline answers instead of abstaining: 3/4 vs 2/4.
+    assert report["systems"]["baseline"]["overall"]["accuracy"] == 0.5
+    assert report["ratios"]["accuracy"] == pytest.approx(1.5)
+    assert report["systems"]["baseline"]["overall"]["refusal_recall"] == 0.0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header == ["metric", "newsrag", "baseline", "ratio"]
