@@ -369,10 +369,11 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def text_table(rows: Sequence[Sequence[str]]) -> str:
+def text_table(rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """Plain-text table; the first `left` columns are labels (left-aligned), the rest figures."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                       enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines = ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in
+                       enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -487,7 +488,7 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[str]:
 
 
 def compare_table(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """Deltas new - old for every system in both reports; `+` marks an improvement."""
+    """Deltas new - old for every system in both reports, marked better or worse."""
     rows = [["system", "metric", "old", "new", "delta", ""]]
     for name, s in new["systems"].items():
         if name not in old.get("systems", {}):
@@ -501,9 +502,13 @@ def compare_table(old: dict[str, Any], new: dict[str, Any]) -> str:
                 d = b - a
                 better = d > 0 if m.metric_info(metric).higher_is_better else d < 0
                 delta = f"{d:+.3f}"
-                mark = "" if abs(d) < 1e-9 else "+" if better else "worse"
+                mark = "" if abs(d) < 1e-9 else "better" if better else "worse"
             rows.append([name, metric, _fmt(a, metric), _fmt(b, metric), delta, mark])
-    return text_table(rows)
+    notes = [
+        f"note: {key} differs (old {old.get(key)!r}, new {new.get(key)!r}): not like for like."
+        for key in ("gold", "split", "n_items") if old.get(key) != new.get(key)
+    ]
+    return "\n".join([text_table(rows, left=2), *notes])
 
 
 def load_report(path: Path) -> dict[str, Any]:

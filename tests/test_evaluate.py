@@ -230,6 +230,7 @@ def test_compare_prints_deltas_against_an_old_report(tmp_path: Path,
              if line.startswith("newsrag") and " accuracy " in line]
     assert lines
     assert "+0.250" in lines[0]
+    assert lines[0].rstrip().endswith("better")
 
 
 def test_unknown_split_items_and_bad_compare_file_are_input_errors(tmp_path: Path) -> None:
