@@ -182,8 +182,8 @@ def _bearer_guard(api_key: str | None) -> Any:
 
 
 def create_app(pipeline: Pipeline, settings: Settings, api_key: str | None = None) -> FastAPI:
-    """The FastAPI app. `api_key` defaults to the NEWSRAG_API_KEY environment variable."""
-    key = api_key if api_key is not None else api_key_from_env()
+    """The FastAPI app. `api_key` defaults to NEWSRAG_API_KEY; an empty key means no auth."""
+    key = (api_key if api_key is not None else api_key_from_env()) or None
     app = FastAPI(
         title="newsrag",
         version=_version(),

@@ -31,7 +31,7 @@ CONCURRENCY = 4
 def create_server_app(pipeline: Pipeline, settings: Settings,
                       api_key: str | None = None) -> FastAPI:
     """The API with the chat page mounted at "/". `api_key` defaults to NEWSRAG_API_KEY."""
-    key = api_key if api_key is not None else api_key_from_env()
+    key = (api_key if api_key is not None else api_key_from_env()) or None
     app = create_app(pipeline, settings, api_key=key)
     blocks = build_ui(pipeline, settings)
     blocks.queue(default_concurrency_limit=CONCURRENCY)

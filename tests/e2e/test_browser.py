@@ -1,0 +1,106 @@
+"""The chat page in a real browser: cited answers, opening a source, and no injected HTML runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rag.pipeline import Pipeline
+from ui.server import BackgroundServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+EVIL_ARTICLE = (
+    'Zorblax <script>window.__pwned=1</script> festival <img src=x onerror="window.__pwned=2">\n\n'
+    "The Zorblax festival in Timbuktu was cancelled on 3 June because of sandstorms "
+    '<img src=x onerror="window.__pwned=3;alert(3)"> and heat. '
+    "<script>window.__pwned=4</script> Organisers said it will return next year.\n"
+)
+
+
+def _ask(page: Any, question: str) -> Any:
+    """Type a question, send it, and wait for the final (linked) answer bubble."""
+    before = page.locator("#nr-chat a.nr-cite").count()
+    page.fill("#nr-question textarea", question)
+    page.click("#nr-ask")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#nr-chat a.nr-cite').length > n", arg=before)
+    return page.locator("#nr-chat .message-content").last
+
+
+def test_ask_see_cited_answer_open_source_see_highlight(
+        live: tuple[BackgroundServer, Pipeline], page: Any, tmp_path: Path) -> None:
+    server, _ = live
+    page.goto(server.url + "/")
+    bubble = _ask(page, "When must US troops leave Niger?")
+    assert "[1]" in bubble.inner_text()
+    assert "September" in bubble.inner_text()
+
+    card = page.locator("#nr-src-1")
+    assert card.get_attribute("open") is None  # closed until asked for
+    bubble.locator("a.nr-cite").first.click()  # the [1] marker opens its source
+    page.wait_for_function("document.getElementById('nr-src-1').open")
+    mark = card.locator("mark.nr-hl")
+    assert mark.is_visible()
+    # the highlighted span of the full article is exactly the quoted passage
+    assert mark.inner_text().strip() == card.locator(".nr-quote").inner_text().strip()
+    assert "September" in mark.inner_text()
+    title = card.locator(".nr-title").inner_text()
+    assert "Niger" in title
+    assert card.locator(".nr-meta").inner_text()  # date/source line is there
+
+    shot = tmp_path / "chat.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_follow_up_examples_and_clear(live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    server, _ = live
+    page.goto(server.url + "/")
+    page.get_by_text("How many US troops are in Niger?").click()  # an example question
+    page.wait_for_selector("#nr-chat a.nr-cite")
+    _ask(page, "Who leads Niger's military junta?")
+    follow = _ask(page, "Who did he meet in Washington?")
+    assert follow.inner_text().strip()
+    assert page.locator("#nr-chat .message-content").count() >= 6  # three questions, three answers
+    page.click("#nr-clear")
+    page.wait_for_function("document.querySelectorAll('#nr-chat a.nr-cite').length === 0")
+    assert "Sources appear here" in page.locator("#nr-sources").inner_text()
+
+
+def test_injected_html_in_an_article_renders_as_text_and_runs_nothing(
+        live: tuple[BackgroundServer, Pipeline], page: Any, tmp_path: Path) -> None:
+    server, _ = live
+    r = httpx.post(server.url + "/api/articles",
+                   files={"file": ("evil.txt", EVIL_ARTICLE.encode())}, timeout=60)
+    assert r.status_code == 201, r.text
+    (evil_id,) = r.json()["added"]
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.goto(server.url + "/")
+        bubble = _ask(page, "When was the Zorblax festival cancelled?")
+        assert "<img src=x onerror=" in bubble.inner_text()  # shown as text
+        bubble.locator("a.nr-cite").first.click()
+        card = page.locator("#nr-src-1")
+        page.wait_for_function("document.getElementById('nr-src-1').open")
+        assert "<script>window.__pwned=1</script>" in card.locator(".nr-title").inner_text()
+        assert "<script>window.__pwned=4</script>" in card.locator(".nr-article").inner_text()
+
+        page.get_by_role("tab", name="Articles").click()
+        page.wait_for_function(
+            "document.querySelector('#nr-articles') && "
+            "document.querySelector('#nr-articles').innerText.includes('Zorblax')")
+        assert "<img src=x" in page.locator("#nr-articles").inner_text()
+        page.screenshot(path=str(tmp_path / "injection.png"), full_page=True)
+
+        page.wait_for_timeout(500)  # give any (wrongly) created <img onerror> time to fire
+        assert page.evaluate("window.__pwned") is None
+        assert dialogs == []
+        assert page.locator('img[src="x"]').count() == 0
+        assert page.locator("#nr-sources script, #nr-chat script, #nr-articles script").count() == 0
+    finally:
+        httpx.delete(f"{server.url}/api/articles/{evil_id}", timeout=60)
