@@ -113,7 +113,8 @@ def named_entities(question: str) -> list[str]:
         clean = tok.strip(".’'")
         if i == 0 and not clean.isupper():
             continue
-        if clean[:1].isupper() and normalize(clean) not in STOPWORDS | QUESTION_WORDS:
+        acronym = len(clean) > 1 and clean.replace(".", "").isupper()
+        if clean[:1].isupper() and (acronym or normalize(clean) not in STOPWORDS | QUESTION_WORDS):
             out.append(normalize(clean.replace(".", "")).removesuffix("'s"))
     return out
 
@@ -259,7 +260,8 @@ class ExtractiveAnswerer:
         if best is None or confidence < self.threshold:
             timings["answer"] = (time.perf_counter() - t1) * 1000
             return Answer(question=query.text, text=ABSTAIN_TEXT, abstained=True,
-                          passages=tuple(passages), timings_ms=timings), ranked
+                          passages=tuple(passages), timings_ms=timings,
+                          confidence=confidence), ranked
         chosen, as_of = self.compose(query, kind, ranked, best)
         citations = []
         parts = []
@@ -276,7 +278,7 @@ class ExtractiveAnswerer:
         timings["answer"] = (time.perf_counter() - t1) * 1000
         return Answer(question=query.text, text=text, abstained=False,
                       citations=tuple(citations), passages=tuple(passages),
-                      timings_ms=timings), ranked
+                      timings_ms=timings, confidence=confidence), ranked
 
     def confidence(self, query: Query, kind: str,
                    ranked: list[Candidate]) -> tuple[float, Candidate | None]:

@@ -186,6 +186,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{art.title}\n{art.date or 'undated'} · {art.source} · id {art.id}\n")
                 print(art.text)
             return 0
+        if cmd == "ask" and not args.batch:
+            if args.question is None:
+                raise InputError("No question given.",
+                                 hint='newsrag ask "When must US troops leave Niger?"')
+            pipe.validate_question(args.question)  # before any first-run work
         _first_use(pipe, quiet=getattr(args, "json", False))
         if cmd == "list":
             rows = pipe.list_articles()
@@ -242,8 +247,6 @@ def _ask(pipe: Pipeline, args: argparse.Namespace) -> int:
         if args.question:
             raise InputError("Give either a question or --batch, not both.")
         return _ask_batch(pipe, args)
-    if args.question is None:
-        raise InputError("No question given.", hint='newsrag ask "When must US troops leave?"')
     answer = pipe.ask(args.question, history=_read_history(args.history), top_k=args.top_k)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))

@@ -128,7 +128,8 @@ class Pipeline:
                 (replaced if old_ids else added).append(art.id)
             if progress:
                 progress(len(articles), len(articles), "done")
-            store.write_manifest()
+            if added or replaced or not store.initialised:
+                store.write_manifest()
         return IngestReport(added=tuple(added), replaced=tuple(replaced),
                             unchanged=tuple(unchanged), removed=tuple(removed),
                             chunks_added=chunks_added)
@@ -183,7 +184,8 @@ class Pipeline:
 
     # --- asking ----------------------------------------------------------------------------
 
-    def _validate(self, question: str) -> str:
+    def validate_question(self, question: str) -> str:
+        """The cleaned question, or `InputError` saying what is wrong with it."""
         if not isinstance(question, str):
             raise InputError("The question must be text.")
         q = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", question).strip()
@@ -197,14 +199,14 @@ class Pipeline:
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         """The fused ranking (best first) without answering; used by the eval."""
-        q = self._validate(question)
+        q = self.validate_question(question)
         return HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k).retrieve(
             q, self.embedder.embed_query(q), top_k or self.settings.top_k)
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None) -> Answer:
         t0 = time.perf_counter()
-        q = self._validate(question)
+        q = self.validate_question(question)
         if top_k is not None and not 1 <= top_k <= 50:
             raise InputError(f"top_k must be between 1 and 50, not {top_k}.")
         query = condense(q, history)
@@ -220,8 +222,8 @@ class Pipeline:
         timings["total"] = (time.perf_counter() - t0) * 1000
         return Answer(question=q, text=answer.text, abstained=answer.abstained,
                       citations=answer.citations, passages=answer.passages,
-                      timings_ms=timings,
-                      standalone_question=query.standalone)
+                      timings_ms=timings, standalone_question=query.standalone,
+                      confidence=answer.confidence)
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
                    top_k: int | None = None) -> Iterator[str | Answer]:

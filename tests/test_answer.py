@@ -1,0 +1,75 @@
+import pytest
+
+from rag.answer import (
+    DATE,
+    NONE,
+    NUMBER,
+    PERSON,
+    PLACE,
+    answer_type,
+    mentions,
+    named_entities,
+    satisfies,
+)
+from rag.followup import condense, is_followup
+from rag.retrieve import reciprocal_rank_fusion
+from rag.text import normalize
+from rag.types import Turn
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("When must the troops leave?", DATE),
+    ("By what date will they go?", DATE),
+    ("How many soldiers are there?", NUMBER),
+    ("How much did the base cost?", NUMBER),
+    ("Who leads the junta?", PERSON),
+    ("Which minister met the delegation?", PERSON),
+    ("Where is the drone base?", PLACE),
+    ("Which countries turned to Moscow?", PLACE),
+    ("Why did Niger end the agreement?", NONE),
+])
+def test_answer_type_follows_the_question_word(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+def test_a_sentence_satisfies_the_asked_for_type() -> None:
+    assert satisfies(DATE, "They leave no later than 15 September.", "When?")
+    assert not satisfies(DATE, "They leave soon, officials said.", "When?")
+    assert satisfies(NUMBER, "About two-thirds disagreed.", "What share?")
+    assert satisfies(NUMBER, "Around 1,000 troops are there.", "How many troops?")
+    assert not satisfies(NUMBER, "Instructors arrived with equipment.", "How many instructors?")
+    assert satisfies(PERSON, "The talks were led by Kurt Campbell.", "Who led the talks?")
+    assert satisfies(PLACE, "The base is in Agadez.", "Where is the base?")
+
+
+def test_named_entities_are_the_capitalised_things_a_question_is_about() -> None:
+    assert named_entities("What did Emmanuel Macron say?") == ["emmanuel", "macron"]
+    assert named_entities("When must US troops leave Niger?") == ["us", "niger"]
+    assert named_entities("how many troops?") == []
+
+
+def test_mentions_accept_demonyms_and_prefixes() -> None:
+    text = normalize("Nigerien officials met French and American envoys in Washington.")
+    assert mentions("niger", text)
+    assert mentions("france", text)
+    assert mentions("us", text)
+    assert not mentions("russia", text)
+
+
+def test_rrf_rewards_agreement_between_rankings() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a", "d"]], k=60)
+    assert [i for i, _ in fused] == ["a", "c", "b", "d"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_follow_ups_borrow_the_previous_turn() -> None:
+    history = [Turn("user", "Who leads the junta in Niger?"),
+               Turn("assistant", "The transitional leader is Abdourahamane Tchiani [1].")]
+    assert is_followup("Who did he meet?")
+    q = condense("Who did he meet?", history)
+    assert q.text == "Who did he meet?"
+    assert "junta" in q.retrieval_text and "Abdourahamane Tchiani" in q.retrieval_text
+    assert "junta" in q.context_terms
+    # A self-contained question is left alone even with history.
+    q2 = condense("When must US troops leave Niger?", history)
+    assert q2.retrieval_text == q2.text and q2.context_terms == ()

@@ -1,0 +1,58 @@
+"""The whole path with the real packaged model and a real Chroma on disk."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import Pipeline
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_niger_deadline_is_september_15_with_a_supporting_citation(
+        real_pipeline: Pipeline) -> None:
+    ans = real_pipeline.ask("When must US troops leave Niger?")
+    assert not ans.abstained
+    assert "15" in ans.text and "September" in ans.text
+    assert any("15" in c.quote and "September" in c.quote for c in ans.citations)
+    for c in ans.citations:
+        assert real_pipeline.get_article(c.article_id).text[c.start:c.end] == c.quote
+
+
+@pytest.mark.parametrize("question", [
+    "What did Emmanuel Macron say about the withdrawal?",
+    "What is the population of Niamey?",
+    "How many Russian instructors arrived in Niger?",
+])
+def test_questions_the_articles_do_not_cover_abstain(real_pipeline: Pipeline,
+                                                     question: str) -> None:
+    ans = real_pipeline.ask(question)
+    assert ans.abstained and ans.citations == ()
+    assert "don't say" in ans.text and ans.passages
+
+
+def test_reingest_with_the_real_model_adds_nothing(real_pipeline: Pipeline) -> None:
+    before = real_pipeline.stats()
+    report = real_pipeline.ingest([REPO / "data" / "articles"])
+    assert report.added == () and report.chunks_added == 0
+    assert real_pipeline.stats()["chunks"] == before["chunks"]
+
+
+def test_console_script_answers_with_json(tmp_path: Path) -> None:
+    env = {**os.environ, "NEWSRAG_INDEX_DIR": str(tmp_path / "index")}
+    exe = Path(sys.executable).parent / "newsrag"
+    proc = subprocess.run([str(exe), "ask", "When must US troops leave Niger?", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert not data["abstained"] and "September" in data["answer"]
+    shown = subprocess.run([str(exe), "show", data["citations"][0]["article_id"], "--json"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    text = json.loads(shown.stdout)["text"]
+    c = data["citations"][0]
+    assert text[c["start"]:c["end"]] == c["quote"]

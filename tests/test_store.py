@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import IndexLockedError, IndexMismatchError, NotFoundError
+from rag.pipeline import Pipeline
+from rag.store import BuildInfo, Store
+from rag.types import Article, Chunk, Sentence
+from tests.conftest import FakeEmbedder, make_settings
+
+BUILD = BuildInfo(embed_model="fake", embed_dim=4, chunking={"target_words": 1})
+
+
+def _article(i: int) -> tuple[Article, list[Chunk], np.ndarray, list[Sentence], np.ndarray]:
+    text = f"Article {i} says one thing. It says another."
+    art = Article(id=f"art{i}", title=f"Title {i}", text=text, origin=f"/o/{i}")
+    chunks = [Chunk(id=f"art{i}:0", article_id=art.id, index=0, text=text, start=0,
+                    end=len(text))]
+    sents = [Sentence(art.id, 0, 0, 27, text[:27]), Sentence(art.id, 1, 28, len(text), text[28:])]
+    vec = np.eye(4, dtype=np.float32)[[i % 4]]
+    return art, chunks, vec, sents, np.eye(4, dtype=np.float32)[[0, 1]]
+
+
+def test_add_get_search_delete_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    for i in range(3):
+        store.add_article(*_article(i))
+    store.write_manifest()
+    assert store.counts() == {"articles": 3, "chunks": 3, "sentences": 6}
+    assert store.get_article("art1").text.startswith("Article 1")
+    assert store.dense_search(np.eye(4, dtype=np.float32)[1], 1)[0][0] == "art1:0"
+    assert store.keyword_search(["1"], 5)[0][0] == "art1:0"
+    assert [s[1:3] for s in store.sentences_in("art1", 0, 999)] == [(0, 27), (28, 42)]
+    store.delete_article("art1")
+    assert store.counts()["articles"] == 2 and store.vector_count() == 2
+    with pytest.raises(NotFoundError):
+        store.get_article("art1")
+    with pytest.raises(NotFoundError):
+        store.delete_article("art1")
+
+
+def test_manifest_mismatch_asks_for_reindex(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    store.write_manifest()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["embed_model"] == "fake"
+    other = BuildInfo(embed_model="other", embed_dim=4, chunking=BUILD.chunking)
+    with pytest.raises(IndexMismatchError, match="newsrag reindex"):
+        Store(tmp_path, other)
+    manifest["schema_version"] = 99
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="schema version 99"):
+        Store(tmp_path, BUILD)
+
+
+def test_a_second_writer_process_is_refused_at_once(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+         str(tmp_path / "write.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexLockedError, match="Another newsrag process"):
+            store.add_article(*_article(0))
+    finally:
+        holder.kill()
+        holder.wait()
+    store.add_article(*_article(0))  # free again once the other writer is gone
+    assert store.counts()["articles"] == 1
+
+
+def test_interrupted_add_is_rolled_back_on_open(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    art, chunks, vec, _, _ = _article(0)
+    # Simulate a crash after the vectors were written but before the article committed.
+    con = store._conn()
+    with con:
+        con.execute("INSERT INTO pending VALUES (?, 'add')", (art.id,))
+    store._upsert_vectors(art, chunks, vec)
+    assert store.vector_count() == 1
+    store.close()
+    reopened = Store(tmp_path, BUILD)
+    assert reopened.vector_count() == 0 and reopened.counts()["articles"] == 0
+    assert reopened._conn().execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
+
+
+def test_reindex_rebuilds_derived_data_and_keeps_every_article(tmp_path: Path) -> None:
+    pipe = Pipeline(make_settings(tmp_path / "i"), embedder=FakeEmbedder())
+    pipe.ensure_sample_corpus()
+    before = {a.id for a in pipe.list_articles()}
+    chunks_before = pipe.stats()["chunks"]
+    # Other chunking settings make the old index unreadable until it is rebuilt.
+    other = Pipeline(make_settings(tmp_path / "i", chunk_target_words=60, chunk_min_words=30),
+                     embedder=FakeEmbedder())
+    with pytest.raises(IndexMismatchError):
+        other.list_articles()
+    other.reindex()
+    assert {a.id for a in other.list_articles()} == before
+    assert other.stats()["chunks"] > chunks_before
+    assert other.store.vector_count() == other.stats()["chunks"]
