@@ -255,3 +255,34 @@ def test_serve_starts_quickly_on_a_built_index(server: BackgroundServer, index_d
         out, _ = proc.communicate(timeout=20)
     assert "indexing sample corpus" not in out  # built index: nothing re-ingested
     assert "newsrag ready" in out
+
+
+# --- the Gradio queue runs chat events concurrently ------------------------------------------
+
+
+class _SlowPipeline:
+    """Each answer takes 1 s of wall time (sleeping, so it does not need the CPU)."""
+
+    def ask(self, question: str, history: Any = None, top_k: Any = None) -> Any:
+        from rag.types import Answer
+
+        time.sleep(1.0)
+        return Answer(question, "Slow answer.", True)
+
+    def list_articles(self) -> list[Any]:
+        return []
+
+
+def test_gradio_queue_runs_several_chats_at_once(tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    settings = Settings.load({"index_dir": tmp_path}, env={})
+    app = create_server_app(_SlowPipeline(), settings, api_key="")  # type: ignore[arg-type]
+    with BackgroundServer(app, free_port()) as srv:
+        client = Client(srv.url + "/", verbose=False)
+        t0 = time.perf_counter()
+        jobs = [client.submit(f"q{i}", None, api_name="/chat") for i in range(4)]
+        results = [j.result(timeout=60) for j in jobs]
+        elapsed = time.perf_counter() - t0
+    assert [r["question"] for r in results] == ["q0", "q1", "q2", "q3"]
+    assert elapsed < 3.0, f"4 one-second chats took {elapsed:.1f}s: the queue serialised them"
