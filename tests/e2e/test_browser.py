@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,40 @@ def test_injected_html_in_an_article_renders_as_text_and_runs_nothing(
         assert page.locator("#nr-sources script, #nr-chat script, #nr-articles script").count() == 0
     finally:
         httpx.delete(f"{server.url}/api/articles/{evil_id}", timeout=60)
+
+
+def test_articles_tab_uploads_lists_and_deletes(
+        live: tuple[BackgroundServer, Pipeline], page: Any, tmp_path: Path) -> None:
+    server, pipeline = live
+    story = tmp_path / "harbour.txt"
+    story.write_text("Harbour crane collapse in Port Qelt\n\nA crane collapsed at the port of Qelt "
+                     "on Monday; nobody was hurt, the harbour master said.\n")
+    page.goto(server.url + "/")
+    page.get_by_role("tab", name="Articles").click()
+    page.wait_for_selector("#nr-articles table")
+    page.locator("#nr-upload input[type=file]").set_input_files(str(story))
+    page.wait_for_function(
+        "document.querySelector('#nr-status textarea').value.startsWith('Added 1')")
+    page.wait_for_function("document.querySelector('#nr-articles').innerText.includes('Qelt')")
+    (new,) = [a for a in pipeline.list_articles() if "Qelt" in a.title]
+
+    page.locator("#nr-pick input").click()
+    page.locator("#nr-pick input").fill("Qelt")
+    page.get_by_role("option", name=re.compile("Qelt")).click()
+    page.click("#nr-delete")
+    page.wait_for_function("!document.querySelector('#nr-articles').innerText.includes('Qelt')")
+    assert "Deleted" in page.locator("#nr-status textarea").input_value()
+    assert new.id not in {a.id for a in pipeline.list_articles()}  # the index agrees
+
+
+def test_copy_answer_puts_answer_and_sources_on_the_clipboard(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    server, _ = live
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.goto(server.url + "/")
+    _ask(page, "When must US troops leave Niger?")
+    page.click("#nr-copy")
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.includes('Sources:'))")
+    text = page.evaluate("navigator.clipboard.readText()")
+    assert text.splitlines()[0].endswith("[1]")
+    assert re.search(r"^\[1\] .+ \(.+\): “.+”$", text, re.M)
