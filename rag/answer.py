@@ -42,8 +42,11 @@ _TYPE_PATTERNS = [
     (DATE, r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bby when\b|\bwhich (date|day|year|"
            r"month)\b|\bhow long (ago|until|before)\b|\bdeadline\b|\bwhat timeline\b"),
     (NUMBER, r"\bhow (many|much|large|big|long|far|old)\b|\bwhat (number|percentage|percent|"
-             r"share|proportion|fraction|amount|size|cost|price|value)\b|\bwhat was the cost\b"),
-    (PERSON, r"^\s*(who|whom|whose)\b|\bwhich (person|official|leader|minister|president|"
+             r"share|proportion|fraction|amount|size|cost|price|value)\b|\bwhat (is|was|are|"
+             r"were) the (number|value|cost|price|size|amount|total|figure|share|proportion|"
+             r"percentage|toll)\b|\b(value|cost|price|worth) of\b"),
+    # "Whose forces?" is answered by a country as often as by a person: no type.
+    (PERSON, r"^\s*(who|whom)\b|\bwhich (person|official|leader|minister|president|"
              r"spokesperson|spokesman|general|secretary)\b|\bwhat is the name of\b|\bwho\b"),
     (PLACE, r"^\s*where\b|\bwhich (city|country|countries|town|region|base|capital|place)\b|"
             r"\bin what (city|country|town)\b|\bwhat (city|country|town|capital)\b"),
@@ -79,19 +82,39 @@ def answer_type(question: str) -> str:
     return NONE
 
 
+_COUNT_Q = re.compile(r"\bhow many\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
+_FRACTION = re.compile(r"\b(half|third|thirds|quarter|quarters|percent|per cent)\b|%|"
+                       r"\b\w+-(half|third|thirds|quarter|quarters)\b", re.IGNORECASE)
+_NOT_PLACES = re.compile(rf"^({_MONTH}|monday|tuesday|wednesday|thursday|friday|saturday|"
+                         r"sunday)$|(ian|ien|ese|ish|can)$", re.IGNORECASE)
+
+
 def satisfies(kind: str, sentence: str, question: str) -> bool:
-    """Does the sentence contain the kind of thing the question asks for?"""
+    """Does the sentence contain the kind of thing the question asks for?
+
+    Numbers the question itself contains ("Air Base 201") are part of a name, not an answer.
+    """
+    for num in set(re.findall(r"\d[\d,.]*\d|\d", question)):
+        sentence = re.sub(rf"(?<![\d,.]){re.escape(num)}(?!\d|[,.]\d)", " ", sentence)
     if kind == DATE:
         return bool(_DATE_EVIDENCE.search(sentence))
     if kind == NUMBER:
+        if _COUNT_Q.search(question):
+            # A count is neither a year nor a fraction: "In 2022, about two-thirds" counts
+            # nothing.
+            rest = _FRACTION.sub(" ", _YEAR.sub(" ", sentence))
+            return bool(_NUMBER_EVIDENCE.search(rest))
         return bool(_NUMBER_EVIDENCE.search(sentence))
     qwords = set(words(question))
     if kind == PERSON:
         names = [n for n in _CAP_SEQ.findall(sentence) if not set(words(n)) <= qwords]
         return bool(names) or bool(_PERSON_TITLES.search(sentence))
     if kind == PLACE:
-        return any(w not in qwords for m in _PLACE_CUE.finditer(sentence)
-                   for w in words(m.group(0))[-1:])
+        # A capitalised word after a preposition, other than a month ("in July") or a
+        # demonym ("from Russian"), and not already in the question.
+        return any(w not in qwords and not _NOT_PLACES.search(w)
+                   for m in _PLACE_CUE.finditer(sentence) for w in words(m.group(0))[-1:])
     return True
 
 
@@ -107,7 +130,8 @@ _STATES_ALIASES = ("us", "usa", "american", "united states", "america", "washing
 def named_entities(question: str) -> list[str]:
     """Capitalised words of the question after its first word, and acronyms: the things a
     question is about. The first word is skipped because every question capitalises it."""
-    toks = re.findall(r"[A-Za-z][\w’'.-]*", question)
+    # Hyphenated words are split: in "Western-backed" only "Western" could be a name.
+    toks = re.findall(r"[A-Za-z][\w’'.]*", question.replace("-", " "))
     out = []
     for i, tok in enumerate(toks):
         clean = tok.strip(".’'")
@@ -119,17 +143,24 @@ def named_entities(question: str) -> list[str]:
     return out
 
 
-def mentions(entity: str, text_norm: str) -> bool:
+def mentions(entity: str, text: str) -> bool:
     """Is the entity (or its demonym, or a word it prefixes: Niger -> Nigerien) in the text?"""
+    tokens = set(words(text))
     alts = {entity}
     if entity in _DEMONYMS:
         alts.add(_DEMONYMS[entity])
     if entity in _STATES_ALIASES:
-        alts.update(_STATES_ALIASES)
-    for alt in alts:
-        stem_len = max(4, len(alt) - 2) if len(alt) >= 6 else len(alt)
-        if re.search(rf"\b{re.escape(alt[:stem_len])}", text_norm):
+        alts.update(a for a in _STATES_ALIASES if " " not in a)
+        if "united states" in normalize(text):
             return True
+    for alt in alts:
+        if alt in tokens:
+            return True
+        if len(alt) >= 5:  # a shared stem: russia ~ russian, niger ~ nigerien ~ niger's
+            stem_len = max(5, len(alt) - 2)
+            if any(t.startswith(alt[:stem_len]) or (len(t) >= 5 and alt.startswith(t))
+                   for t in tokens):
+                return True
     return False
 
 
@@ -157,7 +188,12 @@ class Weights:
     typed: float = 0.15
     passage_rank: float = 0.04
     entity_penalty: float = 0.55  # confidence multiplier per named entity the passage lacks
-    type_penalty: float = 0.7  # confidence multiplier when no sentence has the asked-for type
+    entity_sentence_penalty: float = 0.85  # ... that the passage has but the sentence lacks
+    rare_term_penalty: float = 0.85  # when the question's rarest term is not in the sentence
+    type_penalty: float = 0.5  # confidence multiplier when the answer lacks the asked-for type
+    # ... stronger for counts and dates: "how many?" answered without a number answers nothing.
+    strict_type_penalty: float = 0.35
+    unknown_term_penalty: float = 0.85  # when the question uses a word no article contains
 
 
 _NUM_VALUE = re.compile(r"\d[\d,.]*")
@@ -286,15 +322,37 @@ class ExtractiveAnswerer:
             return 0.0, None
         best = ranked[0]
         conf = best.score
-        # Things the question names must appear in the passage the answer comes from.
-        passage_norm = normalize(f"{best.passage.title} {best.passage.chunk.text}")
+        # Things the question names must appear in the answer, or at least in its passage.
+        passage = f"{best.passage.title} {best.passage.chunk.text}"
         for entity in named_entities(query.text):
-            if not mentions(entity, passage_norm):
-                conf *= self.w.entity_penalty
+            if not mentions(entity, best.text):
+                conf *= (self.w.entity_sentence_penalty if mentions(entity, passage)
+                         else self.w.entity_penalty)
+        # The question's most specific word ("uranium") should be in the answer sentence.
+        rare, unknown = self._specific_terms(query)
+        if rare and rare not in terms(best.text):
+            conf *= self.w.rare_term_penalty
+        # A word no article contains ("ambassador", "redeployed") often names the very thing
+        # the articles don't cover; a paraphrase pays this too, which dev data says is worth it.
+        if unknown:
+            conf *= self.w.unknown_term_penalty
         if kind != NONE and not best.typed:
             # "How many instructors?" answered by a sentence with no number: likely unanswered.
-            conf *= self.w.type_penalty
+            conf *= self.w.strict_type_penalty if kind in (NUMBER, DATE) else self.w.type_penalty
         return conf, best
+
+    def _specific_terms(self, query: Query) -> tuple[str | None, list[str]]:
+        """(the question's rarest term present in the corpus, if specific; unknown terms)."""
+        q_terms = [t for t in terms(query.text)
+                   if t not in {stem(w) for w in QUESTION_WORDS} and not t.isdigit()]
+        df, total = self.store.document_frequencies(q_terms)
+        unknown = [t for t in q_terms if df.get(t, 0) == 0 and len(t) > 2]
+        present = [(n, t) for t, n in df.items() if n > 0]
+        if not present or total < 2:
+            return None, unknown
+        n, term = min(present)
+        # Only a genuinely specific word: one in at most a fifth of the chunks.
+        return (term if n <= max(1, total // 5) else None), unknown
 
     def compose(self, query: Query, kind: str, ranked: list[Candidate],
                 best: Candidate) -> tuple[list[Candidate], str | None]:

@@ -69,8 +69,15 @@ def words(text: str) -> list[str]:
     return [tok for tok, _ in _tokens(text)]
 
 
+_BRITISH_OUR = re.compile(r"(?<=[a-z]{3})our(?=(s|ed|ing|ite|ites|able|ably|hood|er)?$)")
+_NOT_BRITISH = frozenset({"devour", "detour", "contour", "amour", "velour", "troubadour"})
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
+    # British and American spellings meet: neighbouring ~ neighboring, labour ~ labor.
+    if "our" in word and not any(word.startswith(x) for x in _NOT_BRITISH):
+        word = _BRITISH_OUR.sub("or", word)
     return str(_stemmer.stemWord(word))
 
 
