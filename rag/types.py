@@ -141,6 +141,12 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     standalone_question: str | None = None  # the question as understood after follow-up handling
     confidence: float = 0.0  # the answerer's confidence (0-1); below the threshold it abstains
+    # LLM backends (rag/generate.py): which backend wrote `text`, the draft sentences the
+    # verifier removed as unsupported, and the backend failure that forced the extractive
+    # fallback. Serialised only when they differ from the extractive defaults.
+    backend: str = "extractive"
+    removed: tuple[str, ...] = ()
+    backend_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -155,6 +161,12 @@ class Answer:
             d["standalone_question"] = self.standalone_question
         if self.abstained:
             d["nearest_passages"] = [p.to_dict() for p in self.passages]
+        if self.backend != "extractive":
+            d["backend"] = self.backend
+        if self.removed:
+            d["removed"] = list(self.removed)
+        if self.backend_error:
+            d["backend_error"] = self.backend_error
         return d
 
 
