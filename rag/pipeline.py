@@ -9,17 +9,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rag import __version__
-from rag.answer import ExtractiveAnswerer
+from rag.answer import Candidate, ExtractiveAnswerer
 from rag.chunk import ChunkParams, chunk_article, split_sentences
 from rag.embed import Embedder, load_embedder
-from rag.errors import InputError
-from rag.followup import condense
+from rag.errors import BackendError, InputError
+from rag.followup import Query, condense, is_followup
+from rag.generate import Generator
 from rag.ingest import discover, load_articles, parse_bytes, to_article
+from rag.llm import make_llm
 from rag.retrieve import HybridRetriever
 from rag.settings import Settings
 from rag.store import BuildInfo, Store
@@ -37,6 +40,7 @@ class Pipeline:
         self.settings = settings
         self._embedder = embedder
         self._store: Store | None = None
+        self._generator: Generator | None = None
         self._init_lock = threading.Lock()
         self.chunk_params = ChunkParams(
             target_words=settings.chunk_target_words, max_words=settings.chunk_max_words,
@@ -205,36 +209,89 @@ class Pipeline:
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None) -> Answer:
+        if self.settings.backend != "extractive":  # LLM backends: see the section below
+            return _final(self._generative(question, history, top_k))
+        return self._extractive(question, history, top_k)[0]
+
+    def _extractive(self, question: str, history: Sequence[Turn] | None,
+                    top_k: int | None) -> tuple[Answer, list[Candidate]]:
+        """The extractive answer and the ranked sentences it chose from."""
         t0 = time.perf_counter()
         q = self.validate_question(question)
         if top_k is not None and not 1 <= top_k <= 50:
             raise InputError(f"top_k must be between 1 and 50, not {top_k}.")
-        query = condense(q, history)
+        query = self._condense(q, history)
         q_vec = self.embedder.embed_query(query.retrieval_text)
         retriever = HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k)
         passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         answerer = ExtractiveAnswerer(self.store, self.settings.max_answer_sentences,
                                       self.settings.abstain_threshold)
-        answer, _ = answerer.answer(query, q_vec, passages, timings)
+        answer, ranked = answerer.answer(query, q_vec, passages, timings)
         timings.setdefault("rerank", 0.0)
         timings.setdefault("answer", 0.0)
         timings["total"] = (time.perf_counter() - t0) * 1000
         return Answer(question=q, text=answer.text, abstained=answer.abstained,
                       citations=answer.citations, passages=answer.passages,
                       timings_ms=timings, standalone_question=query.standalone,
-                      confidence=answer.confidence)
+                      confidence=answer.confidence), ranked
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
                    top_k: int | None = None) -> Iterator[str | Answer]:
         """Yield text deltas (str) as the answer is produced, then the final `Answer` last.
 
         The extractive answer is complete at once; it is streamed in word groups so that every
-        client handles one streaming protocol, whatever the backend.
+        client handles one streaming protocol, whatever the backend. With an LLM backend the
+        deltas are the model's draft as generated; the final `Answer` holds only what the
+        verifier accepted, so its text may differ from the streamed draft.
         """
+        if self.settings.backend != "extractive":
+            yield from self._generative(question, history, top_k)
+            return
         answer = self.ask(question, history, top_k)
         yield from re.findall(r"\S+\s*", answer.text)
         yield answer
+
+    # --- LLM backends (issue 5; rag/generate.py) ---------------------------------------------
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            embedder = self.embedder  # outside the lock: the embedder takes it too
+            with self._init_lock:
+                if self._generator is None:
+                    self._generator = Generator(
+                        make_llm(self.settings), embedder,
+                        max_tokens=self.settings.llm_max_tokens,
+                        n_sources=self.settings.llm_sources, fallback=self.settings.llm_fallback)
+        return self._generator
+
+    def _condense(self, q: str, history: Sequence[Turn] | None) -> Query:
+        """Follow-ups: rewritten by the LLM when one is configured, else by rule."""
+        query = condense(q, history)
+        if self.settings.backend == "extractive" or not history or not is_followup(q):
+            return query
+        try:
+            standalone = self.generator.condense(q, history)
+        except BackendError:
+            if not self.settings.llm_fallback:
+                raise
+            return query  # the answer step reports the backend error
+        return Query(text=standalone, retrieval_text=standalone) if standalone else query
+
+    def _generative(self, question: str, history: Sequence[Turn] | None,
+                    top_k: int | None) -> Iterator[str | Answer]:
+        answer, ranked = self._extractive(question, history, top_k)
+        try:
+            generator = self.generator
+        except BackendError as exc:  # misconfigured: no model file, no server URL, ...
+            if not self.settings.llm_fallback:
+                raise
+            yield from re.findall(r"\S+\s*", answer.text)
+            yield replace(answer, backend_error=str(exc))
+            return
+        yield from generator.stream(answer.standalone_question or answer.question,
+                                    answer, ranked)
 
     def stats(self) -> dict[str, Any]:
         counts = self.store.counts()
@@ -253,3 +310,14 @@ class Pipeline:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def _final(stream: Iterable[str | Answer]) -> Answer:
+    """The `Answer` an answer stream ends with (the deltas before it are the draft)."""
+    answer = None
+    for item in stream:
+        if isinstance(item, Answer):
+            answer = item
+    if answer is None:
+        raise BackendError("The answer stream ended without an answer.")
+    return answer
