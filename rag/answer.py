@@ -40,7 +40,7 @@ DATE, NUMBER, PERSON, PLACE, NONE = "date", "number", "person", "place", "none"
 
 _TYPE_PATTERNS = [
     (DATE, r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bby when\b|\bwhich (date|day|year|"
-           r"month)\b|\bhow long (ago|until|before)\b|\bdeadline\b|\bwhat timeline\b"),
+           r"month)\b|\bhow long (ago|until|before)\b|\b(deadline|timeline|timetable|schedule)\b"),
     (NUMBER, r"\bhow (many|much|large|big|long|far|old)\b|\bwhat (number|percentage|percent|"
              r"share|proportion|fraction|amount|size|cost|price|value)\b|\bwhat (is|was|are|"
              r"were) the (number|value|cost|price|size|amount|total|figure|share|proportion|"
@@ -56,7 +56,8 @@ _MONTH = (r"(january|february|march|april|may|june|july|august|september|october
 _DATE_EVIDENCE = re.compile(
     rf"\b{_MONTH}|\b(1[89]|20)\d\d\b|\b(monday|tuesday|wednesday|thursday|friday|saturday|"
     r"sunday)\b|\b(last|next|this|coming|past)\s+(week|month|year|weekend|decade)\b|"
-    r"\b(yesterday|today|tomorrow|recently|ago|within|days|weeks|months|years)\b",
+    r"\b(yesterday|today|tomorrow|recently|ago|within|days|weeks|months|years|decade|"
+    r"decades)\b",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
@@ -83,6 +84,7 @@ def answer_type(question: str) -> str:
 
 
 _COUNT_Q = re.compile(r"\bhow many\b", re.IGNORECASE)
+_DURATION_Q = re.compile(r"\bhow long\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
 _FRACTION = re.compile(r"\b(half|third|thirds|quarter|quarters|percent|per cent)\b|%|"
                        r"\b\w+-(half|third|thirds|quarter|quarters)\b", re.IGNORECASE)
@@ -100,6 +102,8 @@ def satisfies(kind: str, sentence: str, question: str) -> bool:
     if kind == DATE:
         return bool(_DATE_EVIDENCE.search(sentence))
     if kind == NUMBER:
+        if _DURATION_Q.search(question) and _DATE_EVIDENCE.search(sentence):
+            return True  # "how long?" -- "over the past decade"
         if _COUNT_Q.search(question):
             # A count is neither a year nor a fraction: "In 2022, about two-thirds" counts
             # nothing.
