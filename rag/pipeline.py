@@ -17,6 +17,7 @@ from typing import Any
 from rag import __version__
 from rag.answer import Candidate, ExtractiveAnswerer
 from rag.chunk import ChunkParams, chunk_article, split_sentences
+from rag.dates import date_range
 from rag.embed import Embedder, load_embedder
 from rag.errors import BackendError, InputError
 from rag.followup import Query, condense, is_followup
@@ -115,24 +116,26 @@ class Pipeline:
         removed: list[str] = []
         chunks_added = 0
         with store.writing():
+            if not store.initialised:
+                # Written first, so even an interrupted first ingest leaves an index whose
+                # settings are known and checked on the next open.
+                store.write_manifest()
             seen: set[str] = set()
             for i, art in enumerate(articles):
-                if progress:
-                    progress(i, len(articles), art.title)
                 if art.id in seen or store.has_article(art.id):
                     unchanged.append(art.id)
-                    continue
-                seen.add(art.id)
-                # Changed content from the same origin replaces the old version.
-                old_ids = [x for x in store.ids_for_origin(art.origin) if x != art.id]
-                chunks_added += self._add(art)
-                for old in old_ids:
-                    store.delete_article(old)
-                    removed.append(old)
-                (replaced if old_ids else added).append(art.id)
-            if progress:
-                progress(len(articles), len(articles), "done")
-            if added or replaced or not store.initialised:
+                else:
+                    seen.add(art.id)
+                    # Changed content from the same origin replaces the old version.
+                    old_ids = [x for x in store.ids_for_origin(art.origin) if x != art.id]
+                    chunks_added += self._add(art)
+                    for old in old_ids:
+                        store.delete_article(old)
+                        removed.append(old)
+                    (replaced if old_ids else added).append(art.id)
+                if progress:  # after the commit: `done` articles are safely stored
+                    progress(i + 1, len(articles), art.title)
+            if added or replaced:
                 store.write_manifest()
         return IngestReport(added=tuple(added), replaced=tuple(replaced),
                             unchanged=tuple(unchanged), removed=tuple(removed),
@@ -201,29 +204,36 @@ class Pipeline:
                 f"{self.settings.max_question_chars:,}.", hint="Ask a shorter question.")
         return q
 
-    def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
+    def retrieve(self, question: str, top_k: int | None = None, since: str | None = None,
+                 until: str | None = None) -> list[Passage]:
         """The fused ranking (best first) without answering; used by the eval."""
         q = self.validate_question(question)
         return HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k).retrieve(
-            q, self.embedder.embed_query(q), top_k or self.settings.top_k)
+            q, self.embedder.embed_query(q), top_k or self.settings.top_k, date_range(since, until))
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
-            top_k: int | None = None) -> Answer:
+            top_k: int | None = None, since: str | None = None,
+            until: str | None = None) -> Answer:
+        """Answer from the articles; `since`/`until` (YYYY-MM-DD) keep only articles dated
+        inside that range."""
         if self.settings.backend != "extractive":  # LLM backends: see the section below
-            return _final(self._generative(question, history, top_k))
-        return self._extractive(question, history, top_k)[0]
+            return _final(self._generative(question, history, top_k, since, until))
+        return self._extractive(question, history, top_k, since, until)[0]
 
     def _extractive(self, question: str, history: Sequence[Turn] | None,
-                    top_k: int | None) -> tuple[Answer, list[Candidate]]:
+                    top_k: int | None, since: str | None = None,
+                    until: str | None = None) -> tuple[Answer, list[Candidate]]:
         """The extractive answer and the ranked sentences it chose from."""
         t0 = time.perf_counter()
         q = self.validate_question(question)
+        dates = date_range(since, until)
         if top_k is not None and not 1 <= top_k <= 50:
             raise InputError(f"top_k must be between 1 and 50, not {top_k}.")
         query = self._condense(q, history)
         q_vec = self.embedder.embed_query(query.retrieval_text)
         retriever = HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k)
-        passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k)
+        passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k,
+                                      dates)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         answerer = ExtractiveAnswerer(self.store, self.settings.max_answer_sentences,
                                       self.settings.abstain_threshold)
@@ -237,7 +247,8 @@ class Pipeline:
                       confidence=answer.confidence), ranked
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
-                   top_k: int | None = None) -> Iterator[str | Answer]:
+                   top_k: int | None = None, since: str | None = None,
+                   until: str | None = None) -> Iterator[str | Answer]:
         """Yield text deltas (str) as the answer is produced, then the final `Answer` last.
 
         The extractive answer is complete at once; it is streamed in word groups so that every
@@ -246,9 +257,9 @@ class Pipeline:
         verifier accepted, so its text may differ from the streamed draft.
         """
         if self.settings.backend != "extractive":
-            yield from self._generative(question, history, top_k)
+            yield from self._generative(question, history, top_k, since, until)
             return
-        answer = self.ask(question, history, top_k)
+        answer = self.ask(question, history, top_k, since, until)
         yield from re.findall(r"\S+\s*", answer.text)
         yield answer
 
@@ -280,8 +291,9 @@ class Pipeline:
         return Query(text=standalone, retrieval_text=standalone) if standalone else query
 
     def _generative(self, question: str, history: Sequence[Turn] | None,
-                    top_k: int | None) -> Iterator[str | Answer]:
-        answer, ranked = self._extractive(question, history, top_k)
+                    top_k: int | None, since: str | None = None,
+                    until: str | None = None) -> Iterator[str | Answer]:
+        answer, ranked = self._extractive(question, history, top_k, since, until)
         try:
             generator = self.generator
         except BackendError as exc:  # misconfigured: no model file, no server URL, ...

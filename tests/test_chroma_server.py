@@ -1,0 +1,65 @@
+"""NEWSRAG_CHROMA_URL: the vectors live in a Chroma server (`chroma run`) shared by several
+pipelines, e.g. several server workers and an ingest job, instead of the embedded store."""
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag.pipeline import Pipeline
+from tests.conftest import SAMPLE_DIR, FakeEmbedder, make_settings
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def chroma_url(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    exe = Path(sys.executable).parent / "chroma"
+    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path / "chroma-server"),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("chroma run did not start")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_two_pipelines_share_vectors_through_a_chroma_server(tmp_path: Path,
+                                                             chroma_url: str) -> None:
+    settings = make_settings(tmp_path / "index", chroma_url=chroma_url)
+    writer = Pipeline(settings, embedder=FakeEmbedder())
+    report = writer.ingest([SAMPLE_DIR])
+    assert len(report.added) == 5
+    # Nothing vector-shaped is written locally: the embedded Chroma folder does not exist.
+    assert not (tmp_path / "index" / "chroma").exists()
+    reader = Pipeline(settings, embedder=FakeEmbedder())  # a second worker
+    assert reader.store.vector_count() == writer.stats()["chunks"]
+    ans = reader.ask("Where is the US drone base?")
+    for c in ans.citations:
+        assert reader.get_article(c.article_id).text[c.start:c.end] == c.quote
+    writer.delete_article(report.added[0])
+    assert reader.store.vector_count() == writer.stats()["chunks"]
