@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.dates import display_date
+from rag.dates import display_article_date
 from rag.embed import Vectors
 from rag.followup import Query
 from rag.store import Store
@@ -309,12 +309,16 @@ class ExtractiveAnswerer:
             citations.append(Citation(
                 n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
                 source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
-                start=c.start, end=c.end, score=c.score,
+                start=c.start, end=c.end, score=c.score, also_reported_by=c.passage.also,
+                date_inferred=c.passage.date_inferred,
             ))
             parts.append(f"{c.text} [{n}]")
         text = " ".join(parts)
         if as_of:
-            text = f"As of {display_date(as_of)}: {text}"
+            # Say whose report it is and whether its date is an estimate: a journalist must
+            # be able to check "as of" against the source.
+            when = display_article_date(as_of.date, as_of.date_inferred)
+            text = f"As of {when} ({as_of.source}): {text}"
         timings["answer"] = (time.perf_counter() - t1) * 1000
         return Answer(question=query.text, text=text, abstained=False,
                       citations=tuple(citations), passages=tuple(passages),
@@ -359,8 +363,8 @@ class ExtractiveAnswerer:
         return (term if n <= max(1, total // 5) else None), unknown
 
     def compose(self, query: Query, kind: str, ranked: list[Candidate],
-                best: Candidate) -> tuple[list[Candidate], str | None]:
-        as_of: str | None = None
+                best: Candidate) -> tuple[list[Candidate], Passage | None]:
+        as_of: Passage | None = None
         time_sensitive = kind in (DATE, NUMBER) or bool(_TEMPORAL.search(query.text))
         if time_sensitive:
             # Reports change: among near-equal answers, the newest dated report wins.
@@ -371,7 +375,7 @@ class ExtractiveAnswerer:
                 articles = {c.article_id for c in band}
                 if len(articles) > 1 and (newest is not best or len(
                         {_values(c.text) for c in band}) > 1):
-                    as_of = newest.passage.date
+                    as_of = newest.passage
                 best = newest
         chosen = [best]
         coverage = self._covered(query, best)

@@ -61,6 +61,8 @@ class AskRequest(BaseModel):
         default_factory=list, description="Earlier turns, oldest first, for follow-up questions."
     )
     top_k: int | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
+    since: str | None = Field(None, description="Only articles dated on or after (YYYY-MM-DD).")
+    until: str | None = Field(None, description="Only articles dated on or before (YYYY-MM-DD).")
 
 
 class ChatMessageIn(BaseModel):
@@ -205,7 +207,8 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
     @r.post("/ask", summary="Answer a question with citations")
     def ask(req: AskRequest) -> dict[str, Any]:
         history = [Turn(t.role, t.content) for t in req.history]
-        return pipeline.ask(req.question, history=history, top_k=req.top_k).to_dict()
+        return pipeline.ask(req.question, history=history, top_k=req.top_k, since=req.since,
+                            until=req.until).to_dict()
 
     @r.get("/articles", summary="List the indexed articles")
     def list_articles() -> dict[str, Any]:

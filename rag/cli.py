@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=Path, help='JSONL file of {"question", "history"?} objects; '
                    "prints one answer per line, loading the models once.")
     s.add_argument("--top-k", type=int, help="Passages handed to the answerer.")
+    s.add_argument("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
+    s.add_argument("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
     _add_backend_argument(s)
 
     sub.add_parser("chat", help="Interactive chat in the terminal (follow-ups understood).")
@@ -266,7 +268,8 @@ def _ask(pipe: Pipeline, args: argparse.Namespace) -> int:
         if args.question:
             raise InputError("Give either a question or --batch, not both.")
         return _ask_batch(pipe, args)
-    answer = pipe.ask(args.question, history=_read_history(args.history), top_k=args.top_k)
+    answer = pipe.ask(args.question, history=_read_history(args.history), top_k=args.top_k,
+                      since=args.since, until=args.until)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -293,7 +296,8 @@ def _ask_batch(pipe: Pipeline, args: argparse.Namespace) -> int:
             if not isinstance(item, dict) or not isinstance(item.get("question"), str):
                 raise InputError(f"line {n}: expected an object with a string 'question'.")
             history = parse_history(item.get("history", []), f"line {n} history")
-            out = pipe.ask(item["question"], history=history, top_k=args.top_k).to_dict()
+            out = pipe.ask(item["question"], history=history, top_k=args.top_k,
+                           since=args.since, until=args.until).to_dict()
         except NewsragError as exc:
             failed += 1
             out = {"line": n, **exc.to_dict()}

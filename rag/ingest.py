@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.dates import parse_date
+from rag.dates import infer_date, parse_date
 from rag.errors import InputError, TooLargeError, UnsupportedFormatError
 from rag.html import extract_html
 from rag.text import normalize
@@ -301,6 +301,10 @@ def to_article(raw: RawDocument) -> Article:
     if raw.date and date is None:
         raise InputError(f"{raw.filename}: unreadable date {raw.date!r}.",
                          hint="Use YYYY-MM-DD or an ISO 8601 timestamp.")
+    inferred = False
+    if date is None:  # no date given: estimate one from the text, and say it is an estimate
+        estimate = infer_date(cleaned.text)
+        date, inferred = (estimate.date, True) if estimate else (None, False)
     source = raw.source or (_host(raw.url) if raw.url else raw.filename)
     return Article(
         id=article_id(cleaned.text, title),
@@ -311,6 +315,7 @@ def to_article(raw: RawDocument) -> Article:
         url=raw.url,
         author=raw.author or cleaned.author,
         origin=raw.origin,
+        date_inferred=inferred,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rag.dates import DateRange
 from rag.embed import Vectors
 from rag.store import Store
 from rag.text import terms
@@ -28,10 +29,12 @@ class HybridRetriever:
         self.candidate_k = candidate_k
         self.rrf_k = rrf_k
 
-    def retrieve(self, query: str, query_vec: Vectors, top_k: int) -> list[Passage]:
+    def retrieve(self, query: str, query_vec: Vectors, top_k: int,
+                 dates: DateRange | None = None) -> list[Passage]:
+        """The best `top_k` passages from articles dated inside `dates` (all when None)."""
         k = max(self.candidate_k, top_k)
-        dense = self.store.dense_search(query_vec, k)
-        keyword = self.store.keyword_search(terms(query), k)
+        dense = self.store.dense_search(query_vec, k, dates)
+        keyword = self.store.keyword_search(terms(query), k, dates)
         fused = reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in keyword]],
                                        self.rrf_k)[:top_k]
         chunks = self.store.get_chunks([c for c, _ in fused])
@@ -42,9 +45,10 @@ class HybridRetriever:
             chunk = chunks.get(cid)
             if chunk is None or chunk.article_id not in meta:
                 continue  # deleted between the searches and this read
-            title, date, source = meta[chunk.article_id]
+            m = meta[chunk.article_id]
             passages.append(Passage(
-                chunk=chunk, title=title, date=date, source=source, score=score,
+                chunk=chunk, title=m.title, date=m.date, source=m.source, score=score,
                 dense_score=dense_s.get(cid), keyword_score=kw_s.get(cid), rank=len(passages),
+                date_inferred=m.date_inferred, url=m.url, group_id=m.group_id,
             ))
         return passages

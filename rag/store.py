@@ -21,17 +21,20 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from rag import __version__
+from rag.dates import DateRange, date_number
 from rag.embed import Vectors
 from rag.errors import IndexLockedError, IndexMismatchError, NotFoundError
 from rag.text import terms
 from rag.types import Article, ArticleSummary, Chunk, Sentence
 
-SCHEMA_VERSION = 1
+# 2: chunk vectors carry a numeric `date_num` (date filters); articles carry a `group_id`
+# (syndicated and rewritten copies share one).
+SCHEMA_VERSION = 2
 COLLECTION = "newsrag_chunks"
 MANIFEST = "manifest.json"
 
@@ -39,7 +42,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, date_inferred INTEGER NOT NULL DEFAULT 0,
     source TEXT NOT NULL, url TEXT, author TEXT, origin TEXT NOT NULL, text TEXT NOT NULL,
-    chunk_count INTEGER NOT NULL, added_at REAL NOT NULL
+    chunk_count INTEGER NOT NULL, added_at REAL NOT NULL, group_id TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_origin ON articles(origin);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -56,6 +59,15 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, chunk_id UNINDEX
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TABLE IF NOT EXISTS pending (article_id TEXT PRIMARY KEY, op TEXT NOT NULL);
 """
+
+
+class ArticleMeta(NamedTuple):
+    title: str
+    date: str | None
+    source: str
+    date_inferred: bool
+    url: str | None
+    group_id: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,9 @@ class Store:
         self.dir.mkdir(parents=True, exist_ok=True)
         with self._conn() as con:
             con.executescript(_SCHEMA)
+            cols = {r[1] for r in con.execute("PRAGMA table_info(articles)")}
+            if "group_id" not in cols:  # a version-1 index being reindexed
+                con.execute("ALTER TABLE articles ADD COLUMN group_id TEXT")
         self._collection = self._open_collection()
         self._recover()
 
@@ -233,10 +248,10 @@ class Store:
             self._upsert_vectors(article, chunks, chunk_vecs)
             with con:
                 con.execute(
-                    "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (article.id, article.title, article.date, int(article.date_inferred),
                      article.source, article.url, article.author, article.origin, article.text,
-                     len(chunks), time.time()),
+                     len(chunks), time.time(), article.id),
                 )
                 self._insert_derived(con, article, chunks, sentences, sentence_vecs)
                 con.execute("DELETE FROM pending WHERE article_id = ?", (article.id,))
@@ -265,6 +280,7 @@ class Store:
             metadatas=[{
                 "article_id": article.id, "title": article.title, "date": article.date or "",
                 "source": article.source, "start": c.start, "end": c.end,
+                "date_num": date_number(article.date),
             } for c in chunks],
         )
 
@@ -359,13 +375,37 @@ class Store:
         return [ArticleSummary(id=r[0], title=r[1], date=r[2], source=r[3], chunks=r[4], url=r[5])
                 for r in rows]
 
-    def article_meta(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None, str]]:
-        """id -> (title, date, source) for the given article ids."""
+    def article_meta(self, ids: Sequence[str]) -> dict[str, ArticleMeta]:
+        """id -> what a passage and its citation show of the article."""
         if not ids:
             return {}
         q = ",".join("?" * len(ids))
-        return {r[0]: (r[1], r[2], r[3]) for r in self._conn().execute(
-            f"SELECT id, title, date, source FROM articles WHERE id IN ({q})", list(ids))}
+        return {r[0]: ArticleMeta(r[1], r[2], r[3], bool(r[4]), r[5], r[6] or r[0])
+                for r in self._conn().execute(
+                    "SELECT id, title, date, source, date_inferred, url, group_id FROM articles "
+                    f"WHERE id IN ({q})", list(ids))}
+
+    def date_span(self) -> tuple[str | None, str | None, float | None]:
+        """(oldest date, newest date, when an article was last added)."""
+        row = self._conn().execute(
+            "SELECT MIN(date), MAX(date), MAX(added_at) FROM articles").fetchone()
+        return row[0], row[1], row[2]
+
+    # --- groups of copies (rag/dedup.py decides; the store only keeps the id) -------------
+
+    def set_group(self, article_ids: Sequence[str], group_id: str) -> None:
+        con = self._conn()
+        with self.writing(), con:
+            con.executemany("UPDATE articles SET group_id = ? WHERE id = ?",
+                            [(group_id, a) for a in article_ids])
+
+    def groups(self) -> dict[str, list[str]]:
+        """group id -> article ids, for groups of more than one article."""
+        out: dict[str, list[str]] = {}
+        for aid, gid in self._conn().execute(
+                "SELECT id, COALESCE(group_id, id) FROM articles ORDER BY added_at, id"):
+            out.setdefault(gid, []).append(aid)
+        return {g: ids for g, ids in out.items() if len(ids) > 1}
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         if not ids:
@@ -400,25 +440,39 @@ class Store:
 
     # --- search ----------------------------------------------------------------------------
 
-    def dense_search(self, vec: Vectors, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first."""
+    def dense_search(self, vec: Vectors, k: int,
+                     dates: DateRange | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first, from articles dated inside `dates`."""
         n = self.vector_count()
         if n == 0:
             return []
+        where: dict[str, Any] | None = None
+        if dates is not None and dates.active:
+            lo, hi = dates.bounds()
+            where = {"$and": [{"date_num": {"$gte": lo}}, {"date_num": {"$lte": hi}}]}
         res = self._collection.query(query_embeddings=[vec.astype(np.float32)],
-                                     n_results=min(k, n), include=["distances"])
+                                     n_results=min(k, n), include=["distances"], where=where)
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0],
                                                          strict=True)]
 
-    def keyword_search(self, query_terms: Sequence[str], k: int) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score; higher is better), best first."""
+    def keyword_search(self, query_terms: Sequence[str], k: int,
+                       dates: DateRange | None = None) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score; higher is better), best first, from articles inside `dates`."""
         unique = list(dict.fromkeys(t for t in query_terms if t))
         if not unique:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
-        rows = self._conn().execute(
-            "SELECT chunk_id, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY s LIMIT ?", (match, k)).fetchall()
+        if dates is not None and dates.active:
+            lo, hi = dates.bounds()
+            rows = self._conn().execute(
+                "SELECT f.chunk_id, bm25(chunks_fts) AS s FROM chunks_fts f "
+                "JOIN chunks c ON c.id = f.chunk_id JOIN articles a ON a.id = c.article_id "
+                "WHERE chunks_fts MATCH ? AND CAST(REPLACE(COALESCE(a.date, '0'), '-', '') "
+                "AS INTEGER) BETWEEN ? AND ? ORDER BY s LIMIT ?", (match, lo, hi, k)).fetchall()
+        else:
+            rows = self._conn().execute(
+                "SELECT chunk_id, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY s LIMIT ?", (match, k)).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
     def document_frequencies(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:

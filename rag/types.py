@@ -80,6 +80,10 @@ class Passage:
     dense_score: float | None = None  # cosine similarity, when the dense retriever found it
     keyword_score: float | None = None  # BM25, when the keyword retriever found it
     rank: int = 0
+    date_inferred: bool = False  # the date was estimated from the text (rag/dates.py)
+    url: str | None = None  # the article's canonical URL, for deep links
+    group_id: str = ""  # articles that copy one another share it (rag/dedup.py)
+    also: tuple[str, ...] = ()  # other sources of the same passage, collapsed into this one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,9 +113,15 @@ class Citation:
     start: int
     end: int
     score: float
+    # Optional, serialised only when set: the sources that carried the same passage (copies
+    # collapsed at retrieval), a link that opens the web article at the quote, and whether
+    # `date` was estimated from the text.
+    also_reported_by: tuple[str, ...] = ()
+    url: str | None = None
+    date_inferred: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "n": self.n,
             "article_id": self.article_id,
             "title": self.title,
@@ -123,6 +133,13 @@ class Citation:
             "end": self.end,
             "score": round(self.score, 6),
         }
+        if self.also_reported_by:
+            d["also_reported_by"] = list(self.also_reported_by)
+        if self.url:
+            d["url"] = self.url
+        if self.date_inferred:
+            d["date_inferred"] = True
+        return d
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ class FakePipeline:
         return out
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
-            top_k: int | None = None) -> Answer:
+            top_k: int | None = None, since: str | None = None,
+            until: str | None = None) -> Answer:
         if not question.strip():
             raise InputError("The question is empty.", hint="Type a question.")
         with self.lock:
@@ -67,7 +68,8 @@ class FakePipeline:
         return Answer(question, f"{a.text[s:e]} [1]", False, (cite,), passages, {"total": 1.0})
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
-                   top_k: int | None = None) -> Iterator[str | Answer]:
+                   top_k: int | None = None, since: str | None = None,
+                   until: str | None = None) -> Iterator[str | Answer]:
         answer = self.ask(question, history, top_k)
         for word in answer.text.split(" "):
             yield word + " "

@@ -33,8 +33,10 @@ def test_ask_json_follows_the_contract(run: Any) -> None:
     assert set(data) >= {"question", "answer", "abstained", "citations", "timings_ms"}
     assert set(data["timings_ms"]) == {"retrieve", "rerank", "answer", "total"}
     for c in data["citations"]:
-        assert set(c) == {"n", "article_id", "title", "date", "source", "chunk_id", "quote",
-                          "start", "end", "score"}
+        # Optional keys appear only when set (also_reported_by, url, date_inferred).
+        assert set(c) - {"also_reported_by", "url", "date_inferred"} == {
+            "n", "article_id", "title", "date", "source", "chunk_id", "quote", "start", "end",
+            "score"}
         code, shown, _ = run("show", c["article_id"], "--json")
         assert json.loads(shown)["text"][c["start"]:c["end"]] == c["quote"]
 
@@ -122,3 +124,12 @@ def test_settings_wrong_types_get_a_hint() -> None:
 
     with pytest.raises(ConfigError, match="top_k"):
         Settings.load({"top_k": "many"}, env={})
+
+
+def test_ask_since_keeps_only_newer_articles(run: Any) -> None:
+    code, out, _ = run("ask", "When will US troops leave Niger?", "--json", "--since",
+                       "2024-05-01")
+    assert code == 0
+    assert all(c["date"] >= "2024-05-01" for c in json.loads(out)["citations"])
+    code, _, err = run("ask", "When?", "--since", "someday")
+    assert code == 2 and "since" in err

@@ -263,7 +263,8 @@ def test_serve_starts_quickly_on_a_built_index(server: BackgroundServer, index_d
 class _SlowPipeline:
     """Each answer takes 1 s of wall time (sleeping, so it does not need the CPU)."""
 
-    def ask(self, question: str, history: Any = None, top_k: Any = None) -> Any:
+    def ask(self, question: str, history: Any = None, top_k: Any = None, since: Any = None,
+            until: Any = None) -> Any:
         from rag.types import Answer
 
         time.sleep(1.0)

@@ -8,7 +8,7 @@ import pytest
 
 from rag.errors import IndexLockedError, IndexMismatchError, NotFoundError
 from rag.pipeline import Pipeline
-from rag.store import BuildInfo, Store
+from rag.store import SCHEMA_VERSION, BuildInfo, Store
 from rag.types import Article, Chunk, Sentence
 from tests.conftest import FakeEmbedder, make_settings
 
@@ -47,7 +47,7 @@ def test_manifest_mismatch_asks_for_reindex(tmp_path: Path) -> None:
     store = Store(tmp_path, BUILD)
     store.write_manifest()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1 and manifest["embed_model"] == "fake"
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["embed_model"] == "fake"
     other = BuildInfo(embed_model="other", embed_dim=4, chunking=BUILD.chunking)
     with pytest.raises(IndexMismatchError, match="newsrag reindex"):
         Store(tmp_path, other)
@@ -104,3 +104,26 @@ def test_reindex_rebuilds_derived_data_and_keeps_every_article(tmp_path: Path) -
     assert {a.id for a in other.list_articles()} == before
     assert other.stats()["chunks"] > chunks_before
     assert other.store.vector_count() == other.stats()["chunks"]
+
+
+def test_a_version_1_index_asks_for_reindex_and_reindex_upgrades_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    settings = make_settings(tmp_path / "index")
+    pipe = Pipeline(settings, embedder=FakeEmbedder())
+    pipe.ensure_sample_corpus()
+    pipe.close()
+    # Make it look like an index written by schema 1: no group column, old manifest.
+    con = sqlite3.connect(tmp_path / "index" / "store.sqlite")
+    con.execute("ALTER TABLE articles DROP COLUMN group_id")
+    con.commit()
+    con.close()
+    manifest_path = tmp_path / "index" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "schema_version": 1}))
+    with pytest.raises(IndexMismatchError, match="newsrag reindex"):
+        Pipeline(settings, embedder=FakeEmbedder()).store  # noqa: B018
+    pipe = Pipeline(settings, embedder=FakeEmbedder())
+    pipe.reindex()
+    assert pipe.ask("When must US troops leave Niger?").citations
+    pipe.close()

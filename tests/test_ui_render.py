@@ -158,7 +158,8 @@ class StreamingFake:
         self.histories: list[list[Turn]] = []
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
-                   top_k: int | None = None) -> Iterator[str | Answer]:
+                   top_k: int | None = None, since: str | None = None,
+                   until: str | None = None) -> Iterator[str | Answer]:
         self.histories.append(list(history or []))
         if isinstance(self.answer, Exception):
             raise self.answer

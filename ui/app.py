@@ -99,7 +99,8 @@ def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | Non
 
 
 def respond(
-    pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any]
+    pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
+    since: str | None = None, until: str | None = None,
 ) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows."""
     message = (message or "").strip()
@@ -113,7 +114,9 @@ def respond(
 
     text, answer = "", None
     try:
-        for item in pipeline.ask_stream(message, history=turns, top_k=settings.top_k):
+        for item in pipeline.ask_stream(message, history=turns, top_k=settings.top_k,
+                                        since=(since or "").strip() or None,
+                                        until=(until or "").strip() or None):
             if isinstance(item, Answer):
                 answer = item
             else:
@@ -213,6 +216,9 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
                     box = gr.Textbox(show_label=False, placeholder="Ask about the articles…",
                                      elem_id="nr-question", scale=5, autofocus=True)
                     ask = gr.Button("Ask", variant="primary", elem_id="nr-ask", scale=1)
+                with gr.Row():  # optional: only articles published in this range
+                    since = gr.Textbox(label="Since (YYYY-MM-DD)", elem_id="nr-since", scale=1)
+                    until = gr.Textbox(label="Until (YYYY-MM-DD)", elem_id="nr-until", scale=1)
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="nr-clear")
                     copy = gr.Button("Copy answer with sources", elem_id="nr-copy")
@@ -233,18 +239,20 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
                 pick = gr.Dropdown(label="Article", choices=[], elem_id="nr-pick", scale=4)
                 delete = gr.Button("Delete article", variant="stop", elem_id="nr-delete")
 
-        def on_ask(message: str, st: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-            yield from respond(pipeline, settings, message, st)
+        def on_ask(message: str, st: dict[str, Any], lo: str, hi: str
+                   ) -> Iterator[tuple[Any, ...]]:
+            yield from respond(pipeline, settings, message, st, lo, hi)
 
-        def on_example(st: dict[str, Any], evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
+        def on_example(st: dict[str, Any], lo: str, hi: str,
+                       evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-            yield from respond(pipeline, settings, value, st)
+            yield from respond(pipeline, settings, value, st, lo, hi)
 
         chat_out = [chatbot, sources, copy_box, state, box]
         private: dict[str, Any] = {"api_visibility": "private"}
-        box.submit(on_ask, [box, state], chat_out, **private)
-        ask.click(on_ask, [box, state], chat_out, **private)
-        chatbot.example_select(on_example, [state], chat_out, **private)
+        box.submit(on_ask, [box, state, since, until], chat_out, **private)
+        ask.click(on_ask, [box, state, since, until], chat_out, **private)
+        chatbot.example_select(on_example, [state, since, until], chat_out, **private)
         clear.click(clear_chat, None, chat_out, **private)
         copy.click(None, [copy_box], None, js=_COPY_JS, **private)
 
