@@ -294,7 +294,8 @@ def article_id(text: str, title: str) -> str:
 
 def to_article(raw: RawDocument) -> Article:
     cleaned = clean_text(raw.text)
-    if not cleaned.text:
+    # At least one real word: a file of escape codes or punctuation is not an article.
+    if not re.search(r"[^\W\d_]{2,}", cleaned.text):
         raise InputError(f"{raw.filename} has no article text after removing boilerplate.")
     title = raw.title or cleaned.title or _fallback_title(cleaned.text)
     date = parse_date(raw.date) if raw.date else cleaned.date
