@@ -118,7 +118,7 @@ class Settings(BaseModel):
         160, ge=16, le=4096, description="Longest LLM answer, in tokens."
     )
     llm_sources: int = Field(
-        4, ge=1, le=12,
+        3, ge=1, le=12,
         description="Source sentences put in the LLM prompt (fewer = faster first token).",
     )
     llm_threads: int = Field(

@@ -166,6 +166,10 @@ def _months(text: str, date: str | None = None) -> set[str]:
     return out
 
 
+# Words about the sources rather than the news: "Source [2] found that ...".
+_META = frozenset("source sources article articles passage passages".split())
+
+
 def _names(sentence: str) -> list[str]:
     """Capitalised words: names of people, places and bodies. The first word counts too unless
     it is a stopword: "Chad and Mali ..." names Chad, "The US ..." names nothing by "The"."""
@@ -173,7 +177,7 @@ def _names(sentence: str) -> list[str]:
     first = re.match(r"\s*([A-Z][\w’'-]*)", sentence)
     if first:
         w = normalize(first.group(1)).removesuffix("'s")
-        if w not in STOPWORDS and w not in _MONTHS:
+        if w not in STOPWORDS and w not in _MONTHS and w not in _META:
             out.append(w)
     for m in _CAPITALISED.finditer(sentence):
         w = normalize(m.group(0)).removesuffix("'s")
@@ -189,7 +193,7 @@ def _name_present(name: str, text_norm: str) -> bool:
 
 
 def _content_terms(text: str) -> list[str]:
-    ts = [_IRREGULAR.get(w, w) for w in words(text)]
+    ts = [_IRREGULAR.get(w, w) for w in words(text) if w not in _META]
     return [t for t in dict.fromkeys(terms(" ".join(ts)))
             if not t.isdigit() and t not in ("th", "st")]
 

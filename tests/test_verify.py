@@ -122,3 +122,9 @@ def test_unsupported_sentences_are_removed_and_recorded() -> None:
 def test_a_refusal_with_nothing_else_is_a_refusal() -> None:
     result = verify("The articles don't say.", [NIGER], None)
     assert result.refused and not result.kept
+
+
+def test_a_sentence_that_names_its_source_is_judged_on_its_news() -> None:
+    result = verify("Source [1] says the US agreed to remove all its troops by September 15.",
+                    [NIGER], None)
+    assert [v.sources for v in result.kept] == [(0,)]
