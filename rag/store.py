@@ -70,6 +70,10 @@ class ArticleMeta(NamedTuple):
     group_id: str
 
 
+# (article, chunks, chunk vectors, sentences, sentence vectors): one article ready to store.
+Derived = tuple[Article, Sequence[Chunk], Vectors, Sequence[Sentence], Vectors]
+
+
 @dataclass(frozen=True)
 class BuildInfo:
     """What the index must have been built with to be read by these settings."""
@@ -241,20 +245,32 @@ class Store:
 
     def add_article(self, article: Article, chunks: Sequence[Chunk], chunk_vecs: Vectors,
                     sentences: Sequence[Sentence], sentence_vecs: Vectors) -> None:
+        self.add_articles([(article, chunks, chunk_vecs, sentences, sentence_vecs)])
+
+    def add_articles(self, batch: Sequence[Derived]) -> None:
+        """Store articles with their chunks, sentences and vectors: all journaled first, one
+        vector write, one SQLite transaction. A crash before the commit stores none of the
+        batch; the journal removes their vectors on the next open."""
+        if not batch:
+            return
         con = self._conn()
         with self.writing():
             with con:
-                con.execute("INSERT OR REPLACE INTO pending VALUES (?, 'add')", (article.id,))
-            self._upsert_vectors(article, chunks, chunk_vecs)
+                con.executemany("INSERT OR REPLACE INTO pending VALUES (?, 'add')",
+                                [(art.id,) for art, *_ in batch])
+            self._upsert_many([(art, chunks, vecs) for art, chunks, vecs, _, _ in batch])
             with con:
-                con.execute(
+                now = time.time()
+                con.executemany(
                     "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (article.id, article.title, article.date, int(article.date_inferred),
-                     article.source, article.url, article.author, article.origin, article.text,
-                     len(chunks), time.time(), article.id),
+                    [(art.id, art.title, art.date, int(art.date_inferred), art.source, art.url,
+                      art.author, art.origin, art.text, len(chunks), now, art.id)
+                     for art, chunks, *_ in batch],
                 )
-                self._insert_derived(con, article, chunks, sentences, sentence_vecs)
-                con.execute("DELETE FROM pending WHERE article_id = ?", (article.id,))
+                for art, chunks, _, sentences, svecs in batch:
+                    self._insert_derived(con, art, chunks, sentences, svecs)
+                con.executemany("DELETE FROM pending WHERE article_id = ?",
+                                [(art.id,) for art, *_ in batch])
 
     def rederive_article(self, article: Article, chunks: Sequence[Chunk], chunk_vecs: Vectors,
                          sentences: Sequence[Sentence], sentence_vecs: Vectors) -> None:
@@ -271,18 +287,31 @@ class Store:
                 self._insert_derived(con, article, chunks, sentences, sentence_vecs)
 
     def _upsert_vectors(self, article: Article, chunks: Sequence[Chunk], vecs: Vectors) -> None:
-        if not chunks:
-            return
-        self._collection.upsert(
-            ids=[c.id for c in chunks],
-            embeddings=vecs.astype(np.float32),
-            documents=[c.text for c in chunks],
-            metadatas=[{
+        self._upsert_many([(article, chunks, vecs)])
+
+    def _upsert_many(self, items: Sequence[tuple[Article, Sequence[Chunk], Vectors]]) -> None:
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vecs: list[Vectors] = []
+        for article, chunks, chunk_vecs in items:
+            if not chunks:
+                continue
+            ids += [c.id for c in chunks]
+            docs += [c.text for c in chunks]
+            metas += [{
                 "article_id": article.id, "title": article.title, "date": article.date or "",
                 "source": article.source, "start": c.start, "end": c.end,
                 "date_num": date_number(article.date),
-            } for c in chunks],
-        )
+            } for c in chunks]
+            vecs.append(chunk_vecs.astype(np.float32))
+        if not ids:
+            return
+        embeddings = np.concatenate(vecs)
+        step = max(1, int(self._client.get_max_batch_size()))  # Chroma caps one write
+        for i in range(0, len(ids), step):
+            self._collection.upsert(ids=ids[i:i + step], embeddings=embeddings[i:i + step],
+                                    documents=docs[i:i + step], metadatas=metas[i:i + step])
 
     @staticmethod
     def _insert_derived(con: sqlite3.Connection, article: Article, chunks: Sequence[Chunk],

@@ -1,4 +1,5 @@
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,20 @@ def test_a_version_1_index_asks_for_reindex_and_reindex_upgrades_it(tmp_path: Pa
     pipe.reindex()
     assert pipe.ask("When must US troops leave Niger?").citations
     pipe.close()
+
+
+def test_a_batch_is_stored_whole_with_one_vector_write(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    store.add_articles([_article(i) for i in range(6)])
+    assert store.counts() == {"articles": 6, "chunks": 6, "sentences": 12}
+    assert store.vector_count() == 6
+    assert store._conn().execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
+    # A batch that fails in SQLite (a duplicate id) commits nothing; its vectors are rolled
+    # back on the next open by the journal.
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_articles([_article(7), _article(0)])
+    store.close()
+    reopened = Store(tmp_path, BUILD)
+    assert reopened.counts()["articles"] == 6
+    assert not reopened.has_article("art7")
+    assert reopened.vector_count() == 6
