@@ -55,7 +55,8 @@ def _tokens(text: str) -> list[tuple[str, bool]]:
     out = []
     for m in _WORD.finditer(text):
         raw = m.group(0)
-        tok = normalize(raw)
+        # Most tokens are plain ASCII: lower-casing is all they need, and it is 10x cheaper.
+        tok = raw.lower() if raw.isascii() else normalize(raw)
         if tok[0].isdigit():
             tok = tok.replace(",", "").rstrip(".")
         elif tok.endswith("'s"):
