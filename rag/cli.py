@@ -307,14 +307,19 @@ def _ask_batch(pipe: Pipeline, args: argparse.Namespace) -> int:
 
 def render_answer(answer: Answer) -> str:
     """The answer and its numbered sources, for a person at a terminal."""
-    from rag.dates import display_date
+    from rag.dates import display_article_date, display_date
 
     lines = [answer.text, ""]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:
-            lines.append(f"[{c.n}] {c.title} — {display_date(c.date)} — {c.source}")
+            when = display_article_date(c.date, c.date_inferred)
+            lines.append(f"[{c.n}] {c.title} — {when} — {c.source}")
             lines.append(f"    “{c.quote}”")
+            if c.also_reported_by:
+                lines.append(f"    also reported by {', '.join(c.also_reported_by)}")
+            if c.url:
+                lines.append(f"    {c.url}")
     elif answer.abstained and answer.passages:
         lines.append("Nearest passages (none of them answers the question):")
         for p in answer.passages[:3]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rag.dates import DateRange
+from rag.dedup import collapse
 from rag.embed import Vectors
 from rag.store import Store
 from rag.text import terms
@@ -35,8 +36,9 @@ class HybridRetriever:
         k = max(self.candidate_k, top_k)
         dense = self.store.dense_search(query_vec, k, dates)
         keyword = self.store.keyword_search(terms(query), k, dates)
+        # Copies fold into one passage below, so take enough candidates to fill top_k after.
         fused = reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in keyword]],
-                                       self.rrf_k)[:top_k]
+                                       self.rrf_k)[:top_k * 3]
         chunks = self.store.get_chunks([c for c, _ in fused])
         meta = self.store.article_meta(sorted({c.article_id for c in chunks.values()}))
         dense_s, kw_s = dict(dense), dict(keyword)
@@ -51,4 +53,4 @@ class HybridRetriever:
                 dense_score=dense_s.get(cid), keyword_score=kw_s.get(cid), rank=len(passages),
                 date_inferred=m.date_inferred, url=m.url, group_id=m.group_id,
             ))
-        return passages
+        return collapse(passages, top_k)

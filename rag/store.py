@@ -428,6 +428,24 @@ class Store:
             con.executemany("UPDATE articles SET group_id = ? WHERE id = ?",
                             [(group_id, a) for a in article_ids])
 
+    def group_of(self) -> dict[str, str]:
+        """article id -> group id (its own id when it copies nothing)."""
+        return {r[0]: r[1] for r in self._conn().execute(
+            "SELECT id, COALESCE(group_id, id) FROM articles")}
+
+    def set_date(self, article_id: str, iso: str, inferred: bool) -> None:
+        """Change an article's date, in SQLite and in its vectors' filter metadata."""
+        con = self._conn()
+        with self.writing():
+            with con:
+                con.execute("UPDATE articles SET date = ?, date_inferred = ? WHERE id = ?",
+                            (iso, int(inferred), article_id))
+            got = self._collection.get(where={"article_id": article_id}, include=["metadatas"])
+            if got["ids"]:
+                self._collection.update(ids=got["ids"], metadatas=[
+                    {**(m or {}), "date": iso, "date_num": date_number(iso)}
+                    for m in got["metadatas"]])
+
     def groups(self) -> dict[str, list[str]]:
         """group id -> article ids, for groups of more than one article."""
         out: dict[str, list[str]] = {}

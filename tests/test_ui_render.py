@@ -214,3 +214,14 @@ def test_chat_ignores_an_empty_message() -> None:
     fake = StreamingFake(_answer())
     assert len(_run(fake, "   ", _new_state())) == 1
     assert fake.histories == []
+
+
+def test_a_source_card_shows_other_reporters_an_inferred_date_and_a_deep_link() -> None:
+    cite = Citation(1, ARTICLE.id, ARTICLE.title, "2024-05-19", "a.com", f"{ARTICLE.id}:0",
+                    ARTICLE.text[:10], 0, 10, 0.9, also_reported_by=("b.com (20 May 2024)",),
+                    url="https://a.com/x#:~:text=abc", date_inferred=True)
+    answer = Answer("q", "Text [1]", False, (cite,))
+    page = render.sources_html(answer, {ARTICLE.id: ARTICLE})
+    assert "Also reported by b.com (20 May 2024)" in page
+    assert "about 2024-05-19" in page and 'href="https://a.com/x#:~:text=abc"' in page
+    assert "also reported by b.com" in render.copy_text(answer)

@@ -90,11 +90,14 @@ class SourceItem:
     quote: str
     start: int
     end: int
+    also: tuple[str, ...] = ()  # other sources that carried the same passage
+    url: str | None = None  # deep link to the quote on the web page
+    date_inferred: bool = False
 
     @classmethod
     def from_citation(cls, c: Citation) -> SourceItem:
         return cls(f"[{c.n}]", source_anchor(c.n), c.article_id, c.title, c.date, c.source,
-                   c.quote, c.start, c.end)
+                   c.quote, c.start, c.end, c.also_reported_by, c.url, c.date_inferred)
 
     @classmethod
     def from_passage(cls, i: int, p: Passage) -> SourceItem:
@@ -124,7 +127,12 @@ def highlighted_article(text: str, start: int, end: int) -> str:
 
 
 def source_card(item: SourceItem, article: Article | None) -> str:
-    meta = " · ".join(esc(x) for x in (item.date or "undated", item.source) if x)
+    when = f"about {item.date}" if item.date and item.date_inferred else item.date
+    meta = " · ".join(esc(x) for x in (when or "undated", item.source) if x)
+    if item.url and item.url.startswith(("http://", "https://")):
+        meta += f' · <a href="{esc(item.url)}" target="_blank" rel="noopener">open</a>'
+    also = (f'<p class="nr-also">Also reported by {esc(", ".join(item.also))}</p>'
+            if item.also else "")
     if article is not None:
         body = (
             f'<div class="nr-article">{highlighted_article(article.text, item.start, item.end)}'
@@ -138,7 +146,7 @@ def source_card(item: SourceItem, article: Article | None) -> str:
         f'<span class="nr-title">{esc(item.title)}</span> '
         f'<span class="nr-meta">{meta}</span></summary>'
         f'<blockquote class="nr-quote">{esc(item.quote)}</blockquote>'
-        f"{body}</details>"
+        f"{also}{body}</details>"
     )
 
 
@@ -170,6 +178,10 @@ def copy_text(answer: Answer) -> str:
         lines += ["", "Sources:"]
         for c in answer.citations:
             lines.append(f"[{c.n}] {c.title} ({_date_source(c.date, c.source)}): “{c.quote}”")
+            if c.also_reported_by:
+                lines.append(f"    also reported by {', '.join(c.also_reported_by)}")
+            if c.url:
+                lines.append(f"    {c.url}")
     elif answer.abstained and answer.passages:
         lines += ["", "Nearest passages (not an answer):"]
         for p in answer.passages:

@@ -1,0 +1,122 @@
+"""Copies of one story: detected at ingest (MinHash + exact shingle Jaccard, confirmed by the
+embedding), grouped, and collapsed to one passage at retrieval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.dedup import (
+    Signature,
+    collapse,
+    group_ids,
+    is_copy,
+    jaccard_estimate,
+    minhash,
+    shingles,
+    signature,
+)
+from rag.embed import Embedder
+from rag.pipeline import Pipeline
+from rag.text import sentence_spans
+from rag.types import Chunk, Passage
+
+PAIRS = [json.loads(line) for line in
+         (Path(__file__).parent / "data" / "dedup_pairs.jsonl").read_text().splitlines()]
+
+
+def _sig(name: str, text: str, vec: list[float] | None = None) -> Signature:
+    v = np.array([vec or [1.0, 0.0]], dtype=np.float32)
+    return signature(name, text, v)
+
+
+def test_minhash_estimates_jaccard() -> None:
+    a = set(range(0, 1000))
+    b = set(range(500, 1500))  # true Jaccard 1/3
+    assert abs(jaccard_estimate(minhash(a), minhash(b)) - 1 / 3) < 0.1
+    assert jaccard_estimate(minhash(a), minhash(a)) == 1.0
+
+
+def test_shingles_ignore_case_punctuation_and_stopwords() -> None:
+    assert shingles("The troops LEFT the base.") == shingles("troops left base")
+
+
+def test_copies_need_shared_wording_and_a_similar_story() -> None:
+    text = "Officials in Niamey said the troops would leave the air base by September."
+    assert is_copy(_sig("a", text), _sig("b", text + " More later."))
+    # Same wording but the embeddings say the stories differ: a shared stock paragraph.
+    assert not is_copy(_sig("a", text), _sig("b", text, [0.0, 1.0]))
+    # Similar story, different words: independent reports are not copies.
+    assert not is_copy(_sig("a", text), _sig("b", "Soldiers depart Agadez drone site soon."))
+
+
+def test_groups_are_transitive_and_named_by_their_first_article() -> None:
+    base = "one two three four five six seven eight nine ten eleven twelve"
+    sigs = [_sig("x", base), _sig("y", base + " thirteen fourteen"),
+            _sig("z", "fourteen " + base + " thirteen fifteen"), _sig("w", "other words here")]
+    assert group_ids(sigs) == {"x": "x", "y": "x", "z": "x", "w": "w"}
+
+
+def _passage(aid: str, text: str, group: str, source: str, score: float) -> Passage:
+    return Passage(Chunk(f"{aid}:0", aid, 0, text, 0, len(text)), "T", "2024-05-20", source,
+                   score, group_id=group)
+
+
+def test_retrieval_collapses_copies_and_names_the_other_sources() -> None:
+    fact = "US troops will leave Niger no later than September 15, officials said."
+    passages = [
+        _passage("a", fact, "g1", "wire.com", 0.9),
+        _passage("b", "Officials said US troops will leave Niger no later than September 15.",
+                 "g1", "rewrite.com", 0.8),
+        _passage("c", "Russian instructors arrived in Niamey this month.", "g2", "other.com", 0.7),
+        _passage("d", fact, "g3", "copy.net", 0.6),  # verbatim, though not grouped
+    ]
+    out = collapse(passages, top_k=5)
+    assert [p.chunk.article_id for p in out] == ["a", "c"]
+    assert out[0].also == ("rewrite.com (20 May 2024)", "copy.net (20 May 2024)")
+    assert [p.rank for p in out] == [0, 1]
+
+
+@pytest.mark.slow
+def test_grouping_precision_on_hand_made_pairs(real_embedder: Embedder) -> None:
+    def sig(name: str, text: str) -> Signature:
+        return signature(name, text,
+                         real_embedder.embed([text[s:e] for s, e in sentence_spans(text)]))
+
+    found = [(p["copy"], is_copy(sig("a", p["a"]), sig("b", p["b"]))) for p in PAIRS]
+    tp = sum(t and f for t, f in found)
+    fp = sum(f and not t for t, f in found)
+    fn = sum(t and not f for t, f in found)
+    assert sum(t for t, _ in found) >= 6 and sum(not t for t, _ in found) >= 6
+    assert tp / max(1, tp + fp) == 1.0  # different stories on one topic are never merged
+    assert tp / max(1, tp + fn) >= 0.8  # most rewrites and wire copies are found
+
+
+@pytest.mark.slow
+def test_the_rewritten_sample_article_is_grouped_with_its_original(
+        real_pipeline: Pipeline) -> None:
+    by_source = {a.source[:3]: a for a in real_pipeline.list_articles()}
+    groups = list(real_pipeline.store.groups().values())
+    assert groups == [[by_source["000"].id, by_source["001"].id]] or groups == [
+        [by_source["001"].id, by_source["000"].id]]
+    # The undated rewrite takes its original's date, marked as inferred.
+    rewrite = real_pipeline.get_article(by_source["000"].id)
+    assert (rewrite.date, rewrite.date_inferred) == ("2024-05-20", True)
+
+
+@pytest.mark.slow
+def test_a_citation_of_a_copied_passage_says_who_else_reported_it(
+        real_pipeline: Pipeline) -> None:
+    question = "Why did Niger order US troops out?"
+    passages = real_pipeline.retrieve(question, top_k=5)
+    folded = [p for p in passages if p.also]
+    assert folded and all(p.source[:3] in ("000", "001") for p in folded)
+    # The copy itself is not among the top passages a second time for the same fact.
+    assert len({p.chunk.article_id for p in folded}) == len(folded)
+    answer = real_pipeline.ask(question)
+    assert any(c.also_reported_by for c in answer.citations)
+    assert "also_reported_by" in answer.to_dict()["citations"][0] or any(
+        "also_reported_by" in c for c in answer.to_dict()["citations"])
