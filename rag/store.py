@@ -291,14 +291,12 @@ class Store:
 
     def _upsert_many(self, items: Sequence[tuple[Article, Sequence[Chunk], Vectors]]) -> None:
         ids: list[str] = []
-        docs: list[str] = []
         metas: list[dict[str, Any]] = []
         vecs: list[Vectors] = []
         for article, chunks, chunk_vecs in items:
             if not chunks:
                 continue
             ids += [c.id for c in chunks]
-            docs += [c.text for c in chunks]
             metas += [{
                 "article_id": article.id, "title": article.title, "date": article.date or "",
                 "source": article.source, "start": c.start, "end": c.end,
@@ -310,8 +308,10 @@ class Store:
         embeddings = np.concatenate(vecs)
         step = max(1, int(self._client.get_max_batch_size()))  # Chroma caps one write
         for i in range(0, len(ids), step):
+            # No documents: the text lives in SQLite, and Chroma would store and full-text
+            # index it a second time (half the index size and much of the write time).
             self._collection.upsert(ids=ids[i:i + step], embeddings=embeddings[i:i + step],
-                                    documents=docs[i:i + step], metadatas=metas[i:i + step])
+                                    metadatas=metas[i:i + step])
 
     @staticmethod
     def _insert_derived(con: sqlite3.Connection, article: Article, chunks: Sequence[Chunk],
