@@ -5,7 +5,7 @@ whether the answer would be right, then sweeps the threshold and prints, for eac
 share of items handled right (answerable: answered and containing an accepted answer;
 unanswerable: abstained), refusal recall and the false-refusal rate.
 
-    .venv/bin/python bench/calibrate.py [--split dev] [--verbose]
+    .venv/bin/python bench/calibrate.py [--split dev] [--verbose] [--embed-model NAME]
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="dev")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--embed-model", default=None,
+                    help="embedding model to calibrate with (default: the setting's default)")
     args = ap.parse_args()
     items = select(load_gold(REPO / "eval" / "gold.jsonl"), args.split)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.load({"index_dir": tmp, "abstain_threshold": 0.0}, env={})
+        settings = Settings.load({"index_dir": tmp, "abstain_threshold": 0.0,
+                                  "embed_model": args.embed_model}, env={})
         pipe = Pipeline(settings)
         pipe.ingest([REPO / "data" / "articles"])
         rows = []

