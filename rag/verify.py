@@ -168,6 +168,7 @@ def _months(text: str, date: str | None = None) -> set[str]:
 
 # Words about the sources rather than the news: "Source [2] found that ...".
 _META = frozenset("source sources article articles passage passages".split())
+_ANSWER_WORDS = frozenset("yes no".split())  # "Yes, a timeline ..." names nobody called Yes
 
 
 def _names(sentence: str) -> list[str]:
@@ -177,7 +178,7 @@ def _names(sentence: str) -> list[str]:
     first = re.match(r"\s*([A-Z][\w’'-]*)", sentence)
     if first:
         w = normalize(first.group(1)).removesuffix("'s")
-        if w not in STOPWORDS and w not in _MONTHS and w not in _META:
+        if w not in STOPWORDS | _META | _ANSWER_WORDS and w not in _MONTHS:
             out.append(w)
     for m in _CAPITALISED.finditer(sentence):
         w = normalize(m.group(0)).removesuffix("'s")
@@ -295,6 +296,13 @@ def _merge(sources: Sequence[Source]) -> Source:
 
 def verify(draft: str, sources: Sequence[Source], embedder: Embedder | None) -> Verification:
     claims = split_claims(draft)
+    if not claims and _MARKER.search(draft):
+        # A bare "[2]": the model pointed at a source. Its sentence, quoted whole, answers.
+        picked = [int(n) - 1 for m in _MARKER.finditer(draft)
+                  for n in re.split(r"\s*[,;]\s*", m.group(1)) if 1 <= int(n) <= len(sources)]
+        quoted = [Verdict(sources[i].text, (i,), Support(True, 1.0, 1.0, ""), repaired=True)
+                  for i in dict.fromkeys(picked)]
+        return Verification(tuple(quoted), (), refused=False)
     vecs = embedder.embed([c.text for c in claims]) if (embedder and claims) else None
     kept: list[Verdict] = []
     removed: list[str] = []
@@ -334,6 +342,16 @@ def _judge(claim: Claim, vec: Vectors | None, sources: Sequence[Source]) -> Verd
             first_failure = s
         if s.ok and (best is None or s.similarity > best.support.similarity):
             best = Verdict(claim.text, (idx,), s, repaired=True)
+    if best is not None:
+        return best
+    # A sentence may join the answer from one source with context from another ("the group
+    # behind the protests [2]" + "the protests in Niamey [1]"): try each pair, cited ones first.
+    order = cited + [i for i in range(len(sources)) if i not in cited]
+    for a_pos, a in enumerate(order):
+        for b in order[a_pos + 1:]:
+            s = support(claim.text, _merge([sources[a], sources[b]]), vec)
+            if s.ok and (best is None or s.similarity > best.support.similarity):
+                best = Verdict(claim.text, tuple(sorted((a, b))), s, repaired=True)
     if best is not None:
         return best
     failure = first_failure or _closest_failure(claim.text, sources, vec)

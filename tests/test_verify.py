@@ -128,3 +128,25 @@ def test_a_sentence_that_names_its_source_is_judged_on_its_news() -> None:
     result = verify("Source [1] says the US agreed to remove all its troops by September 15.",
                     [NIGER], None)
     assert [v.sources for v in result.kept] == [(0,)]
+
+
+def test_a_sentence_joining_two_sources_cites_both_even_when_it_cited_one() -> None:
+    protest = Source("Last weekend in Niamey, government officials and thousands of demonstrators "
+                     "gathered at a protest, demanding the withdrawal of US forces.")
+    group = Source("The Synergy of Nigerien Civil Society Organizations, the group behind the "
+                   "protests, claimed that many civilians had lost their lives.")
+    result = verify("The Synergy of Nigerien Civil Society Organizations organised the protests "
+                    "in Niamey demanding the withdrawal of US forces [2].", [protest, group], None)
+    assert [v.sources for v in result.kept] == [(0, 1)]
+
+
+def test_a_bare_marker_quotes_the_source_it_points_at() -> None:
+    result = verify("[2]", [NIGER, WAGNER], None)
+    assert [(v.text, v.sources) for v in result.kept] == [(WAGNER.text, (1,))]
+
+
+def test_yes_is_not_a_name_but_the_denied_timeline_is_still_caught() -> None:
+    src = Source("A U.S. delegation will head to Niamey within days to arrange an orderly "
+                 "withdrawal, though no timeline has been set.")
+    assert not support("Yes, a timeline has been set for the withdrawal.", src).ok
+    assert support("Yes, a U.S. delegation will head to Niamey within days.", src).ok
