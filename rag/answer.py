@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.conflicts import disagreement, is_pending
 from rag.dates import display_article_date
 from rag.embed import Vectors
 from rag.followup import Query
@@ -209,6 +210,26 @@ def _values(text: str) -> frozenset[str]:
     return frozenset(vals)
 
 
+# A disagreeing sentence is reported when it scores at least this share of the answer's score:
+# relevant enough to be about the same question. "No date is set yet" against a set date is
+# reported from a lower score: it is the very change a journalist must not miss.
+_CONFLICT_FLOOR = 0.75
+_PENDING_FLOOR = 0.5
+
+
+def _newest_first(chosen: list[Candidate],
+                  other: Candidate) -> tuple[list[Candidate], Candidate]:
+    """Lead with the newer side. A report that no date is set yet is older than one that sets
+    it, whatever the (often missing) dates say; otherwise dated beats undated, newer beats
+    older, and a tie keeps the better-scoring answer first."""
+    lead = chosen[0]
+    if is_pending(lead.text) != is_pending(other.text):
+        swap = is_pending(lead.text)
+    else:
+        swap = (other.passage.date or "") > (lead.passage.date or "")
+    return ([other, *chosen[1:]], lead) if swap else (chosen, other)
+
+
 class ExtractiveAnswerer:
     def __init__(self, store: Store, max_sentences: int, threshold: float,
                  weights: Weights | None = None) -> None:
@@ -303,16 +324,29 @@ class ExtractiveAnswerer:
                           passages=tuple(passages), timings_ms=timings,
                           confidence=confidence), ranked
         chosen, as_of = self.compose(query, kind, ranked, best)
+        time_sensitive = kind in (DATE, NUMBER) or bool(_TEMPORAL.search(query.text))
+        other = self._conflict(chosen, ranked) if time_sensitive else None
+        if other is not None:
+            chosen, other = _newest_first(chosen, other)
+        if time_sensitive and chosen[0].passage.date:
+            as_of = chosen[0].passage
         citations = []
         parts = []
-        for n, c in enumerate(chosen, 1):
+        for n, c in enumerate([*chosen, *([other] if other else [])], 1):
             citations.append(Citation(
                 n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
                 source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
                 start=c.start, end=c.end, score=c.score, also_reported_by=c.passage.also,
                 date_inferred=c.passage.date_inferred,
             ))
-            parts.append(f"{c.text} [{n}]")
+            if c is other:
+                # Both sides, cited: the reader decides, and sees which report is older.
+                when = display_article_date(c.passage.date, c.passage.date_inferred)
+                lead = ("Earlier," if is_pending(c.text) and not is_pending(chosen[0].text)
+                        else "Reports differ:")
+                parts.append(f"{lead} {c.passage.source} ({when}) reported: {c.text} [{n}]")
+            else:
+                parts.append(f"{c.text} [{n}]")
         text = " ".join(parts)
         if as_of:
             # Say whose report it is and whether its date is an estimate: a journalist must
@@ -392,6 +426,24 @@ class ExtractiveAnswerer:
                 chosen.append(c)
                 coverage |= extra
         return chosen, as_of
+
+    @staticmethod
+    def _conflict(chosen: list[Candidate], ranked: list[Candidate]) -> Candidate | None:
+        """A well-ranked sentence from another story that disagrees with the answer on a
+        number or a date. Copies of the answer's article don't count: they are one report."""
+        lead = chosen[0]
+        used = {c.article_id for c in chosen}
+        for c in ranked[:20]:
+            if c.score < lead.score * _PENDING_FLOOR:
+                break
+            if c.article_id in used or (lead.passage.group_id
+                                        and c.passage.group_id == lead.passage.group_id):
+                continue
+            floor = _PENDING_FLOOR if is_pending(lead.text) or is_pending(c.text) \
+                else _CONFLICT_FLOOR
+            if c.score >= lead.score * floor and disagreement(lead.text, c.text):
+                return c
+        return None
 
     @staticmethod
     def _covered(query: Query, c: Candidate) -> set[str]:

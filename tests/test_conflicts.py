@@ -1,0 +1,96 @@
+"""Conflicting reports: numbers and dates that disagree are surfaced, both sides cited, the
+newest first; nothing is decided from the sample's own strings (unit tests use other stories)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag.conflicts import Quantity, disagreement, is_pending, quantities, schedules
+from rag.pipeline import Pipeline
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("Officials said about 2,500 firefighters were at the scene.",
+     [Quantity(2500, "approx", "firefight")]),
+    ("The club has more than 40,000 members.", [Quantity(40000, "more", "member")]),
+    ("The company, whose workforce totals nearly 12,000, cut jobs.",
+     [Quantity(12000, "approx", "workforc")]),
+    ("Fewer than 300 British soldiers remain.", [Quantity(300, "less", "soldier")]),
+    ("It cost 4.2 billion dollars.", [Quantity(4.2e9, "exact", "dollar")]),
+    ("In 2019, on 12 March, 3 people spoke.", []),  # years, days of a month, small numbers
+])
+def test_quantities_carry_their_qualifier_and_counted_noun(sentence: str,
+                                                          expected: list[Quantity]) -> None:
+    assert quantities(sentence) == expected
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("The mission must end by March 3, the ministry said.", ["03-03"]),
+    ("Staff will leave “no later” than 1 July.", ["07-01"]),
+    ("Talks will continue, though no date has been agreed.", ["pending"]),
+    ("A schedule has not yet been announced.", ["pending"]),
+    ("The ministry met on Tuesday to discuss the plan.", []),
+])
+def test_schedules_are_set_dates_or_pending(sentence: str, expected: list[str]) -> None:
+    assert schedules(sentence) == expected
+
+
+def test_different_bounds_on_one_count_disagree() -> None:
+    assert disagreement("Around 500 protesters gathered.",
+                        "More than 500 protesters gathered.") == "number"
+    assert disagreement("Around 500 protesters gathered.", "Some 800 protesters gathered.") == (
+        "number")
+    # Two estimates of one figure agree; counts of different things never disagree.
+    assert disagreement("Around 500 protesters gathered.", "Nearly 500 protesters came.") is None
+    assert disagreement("Around 500 protesters gathered.", "More than 500 police came.") is None
+
+
+def test_a_set_date_disagrees_with_a_pending_one_and_with_another_date() -> None:
+    assert disagreement("The team leaves by June 30.", "No timeline has been set.") == "date"
+    assert disagreement("The team leaves by June 30.", "It leaves no later than 1 August.") == (
+        "date")
+    assert disagreement("The team leaves by June 30.", "They go by 30 June, aides said.") is None
+    assert is_pending("No timeline has been set.") and not is_pending("Leave by June 30.")
+
+
+# --- on the bundled corpus ----------------------------------------------------------------------
+
+def _n_markers(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\[(\d+)\]", text)]
+
+
+@pytest.mark.slow
+def test_when_must_troops_leave_answers_september_15_as_of_may_2024(
+        real_pipeline: Pipeline) -> None:
+    answer = real_pipeline.ask("When must US troops leave?")
+    lead = answer.text.split("[1]")[0]
+    assert re.search(r"As of (about )?\d+ May 2024 \(", lead)
+    assert re.search(r"15 September|September 15", lead)
+    assert "no timeline" not in lead  # April's "no timeline" is not presented as current
+    first = answer.citations[0]
+    assert first.date is not None and first.date.startswith("2024-05")
+    # If April's report is mentioned, it is cited as the earlier report, after the newest.
+    for c in answer.citations[1:]:
+        if "no timeline" in c.quote:
+            assert "Earlier" in answer.text
+
+
+@pytest.mark.slow
+def test_the_troop_count_question_surfaces_the_disagreement(real_pipeline: Pipeline) -> None:
+    answer = real_pipeline.ask("How many US troops are in Niger?")
+    assert "Reports differ" in answer.text
+    assert len(answer.citations) >= 2 and _n_markers(answer.text) == [
+        c.n for c in answer.citations]
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "more than 1,000" in quotes and re.search(r"around 1,000|nearly 1,000|close", quotes)
+    assert len({c.article_id for c in answer.citations}) >= 2
+
+
+@pytest.mark.slow
+def test_a_pending_schedule_is_reported_as_superseded(real_pipeline: Pipeline) -> None:
+    answer = real_pipeline.ask("Has a timeline been set for the withdrawal?")
+    lead = answer.text.split("[1]")[0]
+    assert "September 15" in lead or "15 September" in lead
+    assert "Earlier" in answer.text
