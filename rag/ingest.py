@@ -21,11 +21,14 @@ from typing import Any
 
 from rag.dates import infer_date, parse_date
 from rag.errors import InputError, TooLargeError, UnsupportedFormatError
+from rag.feeds import looks_like_feed, parse_feed
+from rag.fetch import FetchError, fetch, is_url
 from rag.html import extract_html
 from rag.text import normalize
 from rag.types import Article
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".xml",
+                      ".rss", ".atom")
 _JSON_FIELDS = ("title", "text", "date", "url", "source", "author")
 
 
@@ -116,6 +119,10 @@ def parse_bytes(filename: str, data: bytes, origin: str) -> list[RawDocument]:
             hint=f"Supported: {', '.join(SUPPORTED_SUFFIXES)}.",
         )
     text = decode(filename, data)
+    if suffix in (".xml", ".rss", ".atom"):
+        if not looks_like_feed(text):
+            raise UnsupportedFormatError(f"{filename} is XML but not an RSS or Atom feed.")
+        return parse_feed(filename, text, origin)
     if suffix in (".json", ".jsonl"):
         return _parse_json_records(filename, text, origin, lines=suffix == ".jsonl")
     if suffix in (".html", ".htm"):
@@ -323,6 +330,37 @@ def to_article(raw: RawDocument) -> Article:
 def _host(url: str) -> str:
     m = re.match(r"^[a-z][a-z0-9+.-]*://([^/:?#]+)", url, re.IGNORECASE)
     return m.group(1).removeprefix("www.") if m else url
+
+
+def load_url(url: str, max_bytes: int) -> list[RawDocument]:
+    """A web page (its main text) or a feed (one document per item) fetched from `url`."""
+    got = fetch(url, max_bytes)
+    name = _host(got.url) or url
+    if looks_like_feed(got.text):
+        return parse_feed(name, got.text, origin=url)
+    if got.content_type in ("text/html", "application/xhtml+xml") or re.search(
+            r"<html|<body|<p\b", got.text[:5000], re.IGNORECASE):
+        page = extract_html(got.text)
+        if not page.text.strip():
+            raise FetchError(f"{url} has no article text.")
+        return [RawDocument(text=page.text, origin=url, filename=name, title=page.title,
+                            date=page.date, url=page.url or got.url, author=page.author)]
+    raise FetchError(f"{url} is {got.content_type}, not a web page or an RSS/Atom feed.")
+
+
+def load_sources(
+    sources: Sequence[str | Path], max_bytes: int
+) -> tuple[list[Article], list[tuple[str, str]]]:
+    """Files, folders and http(s) URLs -> (articles, [(source, error message)])."""
+    urls = [str(s) for s in sources if is_url(str(s))]
+    paths = [s for s in sources if not is_url(str(s))]
+    articles, errors = load_articles(discover(paths), max_bytes) if paths else ([], [])
+    for url in urls:
+        try:
+            articles.extend(to_article(raw) for raw in load_url(url, max_bytes))
+        except InputError as exc:
+            errors.append((url, str(exc)))
+    return articles, errors
 
 
 def load_articles(

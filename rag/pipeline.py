@@ -23,7 +23,7 @@ from rag.embed import Embedder, load_embedder
 from rag.errors import BackendError, InputError
 from rag.followup import Query, condense, is_followup
 from rag.generate import Generator
-from rag.ingest import discover, load_articles, parse_bytes, to_article
+from rag.ingest import load_sources, parse_bytes, to_article
 from rag.llm import make_llm
 from rag.retrieve import HybridRetriever
 from rag.settings import Settings
@@ -86,8 +86,7 @@ class Pipeline:
                skip_errors: bool = False) -> IngestReport:
         """Ingest files and folders. Any bad input fails the whole run before anything is
         written, unless `skip_errors`, which ingests the good files and reports the rest."""
-        files = discover(paths)
-        articles, errors = load_articles(files, self.settings.max_file_bytes)
+        articles, errors = load_sources(paths, self.settings.max_file_bytes)
         if errors and not skip_errors:
             detail = "; ".join(msg for _, msg in errors[:5])
             more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
@@ -321,6 +320,21 @@ class Pipeline:
             "backend": self.settings.backend,
             "index_dir": str(self.settings.index_dir),
             "updated_at": manifest.get("updated_at"),
+            **self._coverage(),
+        }
+
+    def _coverage(self) -> dict[str, Any]:
+        """What the index covers: date range, copy groups, when it last changed (readable)."""
+        from datetime import UTC, datetime
+
+        oldest, newest, _ = self.store.date_span()
+        updated = (self.store.read_manifest() or {}).get("updated_at")
+        return {
+            "oldest_date": oldest,
+            "newest_date": newest,
+            "copy_groups": len(self.store.groups()),
+            "last_changed": datetime.fromtimestamp(updated, UTC).isoformat(
+                timespec="seconds") if updated else None,
         }
 
     def close(self) -> None:

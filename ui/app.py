@@ -25,7 +25,7 @@ EXAMPLES = [
     "Why did Niger end its military agreement with the US?",
     "Who leads Niger's military government?",
 ]
-UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"]
 
 # Our own page script (passed as `head` when mounting): clicking a `[n]` marker opens the
 # matching source card and scrolls its highlighted span into view. Event delegation on the
@@ -231,7 +231,7 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
         with gr.Tab("Articles"):
             table = gr.HTML(elem_id="nr-articles")
             refresh = gr.Button("Refresh list", size="sm")
-            files = gr.File(label="Upload articles (.txt .md .html .json .jsonl)",
+            files = gr.File(label="Upload articles (.txt .md .html .json .jsonl .xml .rss .atom)",
                             file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                             elem_id="nr-upload")
             status = gr.Textbox(label="Status", interactive=False, elem_id="nr-status")
