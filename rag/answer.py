@@ -23,6 +23,7 @@ import numpy as np
 
 from rag.conflicts import disagreement, is_pending
 from rag.dates import display_article_date
+from rag.deeplink import text_fragment_url
 from rag.embed import Vectors
 from rag.followup import Query
 from rag.store import Store
@@ -337,7 +338,8 @@ class ExtractiveAnswerer:
                 n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
                 source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
                 start=c.start, end=c.end, score=c.score, also_reported_by=c.passage.also,
-                date_inferred=c.passage.date_inferred,
+                date_inferred=c.passage.date_inferred, url=text_fragment_url(c.passage.url,
+                                                                             c.text),
             ))
             if c is other:
                 # Both sides, cited: the reader decides, and sees which report is older.
