@@ -39,17 +39,19 @@ COSINE_MIN = 0.85  # mean-embedding cosine at or above which the story is the sa
 PASSAGE_TERM_JACCARD = 0.25  # passages of copied articles at this term overlap state one fact
 PASSAGE_SHINGLE_JACCARD = 0.5  # any two passages sharing this much wording are one passage
 
-_PRIME = (1 << 61) - 1
+# Universal hashing (a*x + b) mod p over 32-bit shingle hashes: with a < 2^31 and p just over
+# 2^32 every intermediate fits in uint64, so a whole signature is one vectorised expression.
+_PRIME = 4_294_967_311
 _rng = np.random.default_rng(20240520)  # fixed: signatures must be stable across runs
-_A = _rng.integers(1, _PRIME, NUM_PERM, dtype=np.uint64)
-_B = _rng.integers(0, _PRIME, NUM_PERM, dtype=np.uint64)
+_A = _rng.integers(1, 1 << 31, (NUM_PERM, 1), dtype=np.uint64)
+_B = _rng.integers(0, _PRIME, (NUM_PERM, 1), dtype=np.uint64)
 
 
 def shingles(text: str, k: int = SHINGLE_WORDS) -> set[int]:
     """Hashes of the k-word shingles of the stemmed content terms."""
     t = terms(text)
     grams = [" ".join(t[i:i + k]) for i in range(max(1, len(t) - k + 1))] if t else []
-    return {int.from_bytes(hashlib.blake2b(g.encode(), digest_size=7).digest(), "big")
+    return {int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "big")
             for g in grams}
 
 
@@ -57,12 +59,9 @@ def minhash(sh: set[int]) -> np.ndarray:
     """NUM_PERM minimum hash values: equal positions estimate the Jaccard similarity."""
     if not sh:
         return np.full(NUM_PERM, _PRIME, dtype=np.uint64)
-    x = np.fromiter(sh, dtype=np.uint64, count=len(sh))
-    # (a*x + b) mod p with 61-bit values overflows uint64; Python ints keep it exact, and the
-    # cost is only paid at ingest.
-    vals = [min((int(a) * int(v) + int(b)) % _PRIME for v in x) for a, b in zip(_A, _B,
-                                                                              strict=True)]
-    return np.array(vals, dtype=np.uint64)
+    x = np.fromiter(sh, dtype=np.uint64, count=len(sh))[None, :]
+    out: np.ndarray = ((_A * x + _B) % np.uint64(_PRIME)).min(axis=1)
+    return out
 
 
 def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> float:
@@ -115,8 +114,14 @@ def group_ids(signatures: Sequence[Signature]) -> dict[str, str]:
         return x
 
     order = {s.article_id: i for i, s in enumerate(signatures)}
+    if not signatures:
+        return {}
+    sig_matrix = np.stack([s.minhash for s in signatures])
     for i, a in enumerate(signatures):
-        for b in signatures[i + 1:]:
+        # One vectorised MinHash comparison against every later article picks the candidates.
+        estimates = (sig_matrix[i + 1:] == a.minhash).mean(axis=1)
+        for j in np.flatnonzero(estimates >= CANDIDATE_MIN):
+            b = signatures[i + 1 + int(j)]
             if is_copy(a, b):
                 ra, rb = find(a.article_id), find(b.article_id)
                 if ra != rb:
