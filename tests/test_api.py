@@ -30,6 +30,7 @@ class FakePipeline:
     def __init__(self, articles: Sequence[Article] = ()) -> None:
         self.articles = {a.id: a for a in articles}
         self.calls: list[tuple[str, list[Turn]]] = []
+        self.ranges: list[tuple[str | None, str | None]] = []
         self.lock = threading.Lock()
 
     def _sentences(self) -> list[tuple[Article, int, int]]:
@@ -50,6 +51,7 @@ class FakePipeline:
             raise InputError("The question is empty.", hint="Type a question.")
         with self.lock:
             self.calls.append((question, list(history or [])))
+            self.ranges.append((since, until))
         words = set(WORD.findall(question.lower())) - STOP
         ranked = sorted(
             self._sentences(),
@@ -335,3 +337,9 @@ def test_the_right_key_opens_the_api(locked: TestClient) -> None:
     r = locked.post("/api/ask", headers=auth, json={"question": "When must troops leave Niger?"})
     assert r.status_code == 200
     assert r.json()["citations"]
+
+
+def test_ask_passes_the_date_range(client: TestClient, fake: FakePipeline) -> None:
+    r = client.post("/api/ask", json={"question": "When must they leave?",
+                                      "since": "2024-05-01", "until": "2024-05-31"})
+    assert r.status_code == 200 and fake.ranges[-1] == ("2024-05-01", "2024-05-31")
