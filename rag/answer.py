@@ -211,6 +211,7 @@ def _values(text: str) -> frozenset[str]:
     return frozenset(vals)
 
 
+_PAST_QUESTION = re.compile(r"\b(did|was|were|had)\b", re.IGNORECASE)
 # A disagreeing sentence is reported when it scores at least this share of the answer's score:
 # relevant enough to be about the same question. "No date is set yet" against a set date is
 # reported from a lower score: it is the very change a journalist must not miss.
@@ -329,7 +330,10 @@ class ExtractiveAnswerer:
         other = self._conflict(chosen, ranked) if time_sensitive else None
         if other is not None:
             chosen, other = _newest_first(chosen, other)
-        if time_sensitive and chosen[0].passage.date:
+        # "As of" dates a fact that can change; a question about the past ("When did ...?")
+        # has a settled answer and gets it only when reports differ.
+        if time_sensitive and chosen[0].passage.date and (
+                as_of or other or not _PAST_QUESTION.search(query.text)):
             as_of = chosen[0].passage
         citations = []
         parts = []
