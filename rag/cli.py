@@ -274,6 +274,9 @@ def _ask(pipe: Pipeline, args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         print(render_answer(answer))
+        if answer.backend_error:
+            print(f"newsrag: warning: the {pipe.settings.backend} backend failed, so this is "
+                  f"the extractive answer: {answer.backend_error}", file=sys.stderr)
     return 0
 
 
@@ -310,6 +313,9 @@ def render_answer(answer: Answer) -> str:
     from rag.dates import display_article_date, display_date
 
     lines = [answer.text, ""]
+    if answer.removed:
+        lines += ["Removed as unsupported by the sources:",
+                  *[f"  - {r}" for r in answer.removed], ""]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:
