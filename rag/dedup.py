@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -133,13 +134,25 @@ def group_ids(signatures: Sequence[Signature]) -> dict[str, str]:
 # --- retrieval: one passage per fact -------------------------------------------------------------
 
 
+# Retrieval compares every candidate passage with every kept one on each question; the same
+# chunks come back question after question, so their term and shingle sets are cached.
+@lru_cache(maxsize=4096)
+def _term_set(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
+
+
+@lru_cache(maxsize=4096)
+def _shingle_set(text: str) -> frozenset[int]:
+    return frozenset(shingles(text))
+
+
 def _term_jaccard(a: str, b: str) -> float:
-    ta, tb = set(terms(a)), set(terms(b))
+    ta, tb = _term_set(a), _term_set(b)
     return len(ta & tb) / max(1, len(ta | tb))
 
 
 def _shingle_jaccard(a: str, b: str) -> float:
-    sa, sb = shingles(a), shingles(b)
+    sa, sb = _shingle_set(a), _shingle_set(b)
     return len(sa & sb) / max(1, len(sa | sb))
 
 
