@@ -28,7 +28,7 @@ from rag.types import Answer, Passage, Turn
 
 CATEGORIES = (
     "factoid", "number", "date", "list", "multi_article", "paraphrase", "temporal",
-    "unanswerable", "multi_turn",
+    "unanswerable", "multi_turn", "conflict",
 )
 SPLITS = ("dev", "test", "all")
 RETRIEVE_K = 10
