@@ -191,34 +191,79 @@ def collapse(passages: Sequence[Passage], top_k: int) -> list[Passage]:
 # --- ingest: keep the stored groups up to date ---------------------------------------------------
 
 
-def regroup(store: Store) -> dict[str, list[str]]:
-    """Recompute the copy groups of every stored article and store the changes.
+NEIGHBOURS = 20  # nearest chunks whose articles are compared with each new article
 
-    An undated copy takes the date of the earliest dated article of its group, marked inferred:
-    a rewrite appears with or after its original, so that date is a fair estimate.
-    Returns group id -> article ids for groups of two or more.
+
+def _stored_signature(store: Store, article_id: str) -> Signature:
+    art = store.get_article(article_id)
+    vecs = [v for _, _, _, v in store.sentences_in(art.id, 0, len(art.text))]
+    return signature(art.id, art.text, np.stack(vecs) if vecs else np.zeros((0, 1), np.float32))
+
+
+def group_peers(store: Store, article_id: str) -> list[str]:
+    """The other articles in `article_id`'s group."""
+    group = store.group_of()
+    gid = group.get(article_id)
+    return [a for a, g in group.items() if g == gid and a != article_id]
+
+
+def regroup(store: Store, article_ids: Sequence[str] | None = None,
+            reset: bool = False) -> dict[str, list[str]]:
+    """Link the given articles (default: every stored one) to the stored articles they copy,
+    and store the group ids. With `reset`, they first leave their groups (after a delete
+    that may have split one).
+
+    Only each article's nearest neighbours in the vector index are compared, so the cost per
+    new article does not grow with the index. A group is named by the id of its
+    earliest-ingested article. An undated copy takes the date of the earliest dated article
+    of its group, marked inferred: a rewrite appears with or after its original.
+    Returns group id -> article ids for the groups the given articles ended up in.
     """
-    articles = store.all_articles()  # oldest ingest first: the first of a group names it
-    sigs = []
-    for art in articles:
-        vecs = [v for _, _, _, v in store.sentences_in(art.id, 0, len(art.text))]
-        sigs.append(signature(art.id, art.text,
-                              np.stack(vecs) if vecs else np.zeros((0, 1), np.float32)))
-    groups = group_ids(sigs)
-    current = store.group_of()
+    group = store.group_of()
+    ids = [a for a in (article_ids if article_ids is not None else list(group)) if a in group]
+    if reset:
+        for aid in ids:
+            if group[aid] != aid:
+                store.set_group([aid], aid)
+                group[aid] = aid
+    added = store.added_at(list(group))
+    cache: dict[str, Signature] = {}
+
+    def sig(aid: str) -> Signature:
+        if aid not in cache:
+            cache[aid] = _stored_signature(store, aid)
+        return cache[aid]
+
+    def merge(g1: str, g2: str) -> None:
+        keep, lose = sorted((g1, g2), key=lambda g: (added.get(g, float("inf")), g))
+        members = [a for a, g in group.items() if g == lose]
+        store.set_group(members, keep)
+        for a in members:
+            group[a] = keep
+
+    for aid in ids:
+        s = sig(aid)
+        near = {cid.rsplit(":", 1)[0] for cid, _ in store.dense_search(s.vec, NEIGHBOURS)}
+        for other in sorted(near - {aid}):
+            if other in group and group[other] != group[aid] and is_copy(s, sig(other)):
+                merge(group[aid], group[other])
+    touched = {group[a] for a in ids}
     by_group: dict[str, list[str]] = {}
-    for aid, gid in groups.items():
-        by_group.setdefault(gid, []).append(aid)
-        if current.get(aid) != gid:
-            store.set_group([aid], gid)
-    dated = {a.id: a for a in articles if a.date and not a.date_inferred}
+    for aid, gid in group.items():
+        if gid in touched:
+            by_group.setdefault(gid, []).append(aid)
     for members in by_group.values():
-        sources = [dated[m] for m in members if m in dated]
-        if not sources:
-            continue
-        origin_date = min(a.date or "" for a in sources)
-        for art in articles:
-            if art.id in members and (art.date is None or art.date_inferred) and \
-                    art.date != origin_date:
-                store.set_date(art.id, origin_date, inferred=True)
+        if len(members) > 1:
+            _inherit_date(store, members)
     return {g: m for g, m in by_group.items() if len(m) > 1}
+
+
+def _inherit_date(store: Store, members: Sequence[str]) -> None:
+    articles = [store.get_article(m) for m in members]
+    dated = [a.date for a in articles if a.date and not a.date_inferred]
+    if not dated:
+        return
+    origin_date = min(dated)
+    for art in articles:
+        if (art.date is None or art.date_inferred) and art.date != origin_date:
+            store.set_date(art.id, origin_date, inferred=True)

@@ -18,7 +18,7 @@ from rag import __version__
 from rag.answer import Candidate, ExtractiveAnswerer
 from rag.chunk import ChunkParams, chunk_article, split_sentences
 from rag.dates import date_range
-from rag.dedup import regroup
+from rag.dedup import group_peers, regroup
 from rag.embed import Embedder, load_embedder
 from rag.errors import BackendError, InputError
 from rag.followup import Query, condense, is_followup
@@ -136,7 +136,7 @@ class Pipeline:
                 if progress:  # after the commit: `done` articles are safely stored
                     progress(i + 1, len(articles), art.title)
             if added or replaced:
-                regroup(store)  # copies are found against every stored article
+                regroup(store, added + replaced)  # against their nearest stored articles
                 store.write_manifest()
         return IngestReport(added=tuple(added), replaced=tuple(replaced),
                             unchanged=tuple(unchanged), removed=tuple(removed),
@@ -188,8 +188,9 @@ class Pipeline:
 
     def delete_article(self, article_id: str) -> None:
         with self.store.writing():
+            peers = group_peers(self.store, article_id)
             self.store.delete_article(article_id)
-            regroup(self.store)  # the deleted article may have tied a group together
+            regroup(self.store, peers, reset=True)  # it may have tied its group together
             self.store.write_manifest()
 
     # --- asking ----------------------------------------------------------------------------

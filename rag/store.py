@@ -433,6 +433,17 @@ class Store:
         return {r[0]: r[1] for r in self._conn().execute(
             "SELECT id, COALESCE(group_id, id) FROM articles")}
 
+    def added_at(self, ids: Sequence[str]) -> dict[str, float]:
+        """id -> when the article was stored (seconds since the epoch)."""
+        out: dict[str, float] = {}
+        con = self._conn()
+        for i in range(0, len(ids), 500):  # SQLite caps the number of parameters
+            part = list(ids[i:i + 500])
+            q = ",".join("?" * len(part))
+            out.update({r[0]: r[1] for r in con.execute(
+                f"SELECT id, added_at FROM articles WHERE id IN ({q})", part)})
+        return out
+
     def set_date(self, article_id: str, iso: str, inferred: bool) -> None:
         """Change an article's date, in SQLite and in its vectors' filter metadata."""
         con = self._conn()

@@ -120,3 +120,27 @@ def test_a_citation_of_a_copied_passage_says_who_else_reported_it(
     assert any(c.also_reported_by for c in answer.citations)
     assert "also_reported_by" in answer.to_dict()["citations"][0] or any(
         "also_reported_by" in c for c in answer.to_dict()["citations"])
+
+
+def test_copies_are_grouped_at_ingest_and_regrouped_after_a_delete(
+        fake_pipeline: Pipeline, tmp_path: Path) -> None:
+    body = ("Officials in Lisbon said the new bridge over the Tagus will open to traffic on "
+            "3 June after seven years of work. The project cost 1.2 billion euros and was "
+            "paid for by the state and the European Union. Engineers said the bridge can "
+            "carry 80,000 vehicles a day.")
+    rows = [{"title": "Bridge opens in June", "text": body, "date": "2024-05-20"},
+            {"title": "Lisbon bridge to open", "text": "From the wire. " + body},
+            {"title": "Football", "text": "Benfica beat Porto 2-1 in Lisbon on Sunday night "
+                                          "in front of 60,000 fans at the stadium."}]
+    f = tmp_path / "wire.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    report = fake_pipeline.ingest([f])
+    original, copy, other = report.added
+    groups = fake_pipeline.store.groups()
+    assert list(groups.values()) == [[original, copy]] and other not in groups[original]
+    # The undated copy takes its original's date, marked inferred.
+    assert (fake_pipeline.get_article(copy).date,
+            fake_pipeline.get_article(copy).date_inferred) == ("2024-05-20", True)
+    fake_pipeline.delete_article(original)
+    assert fake_pipeline.store.groups() == {}
+    assert fake_pipeline.store.group_of()[copy] == copy
