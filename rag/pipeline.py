@@ -25,9 +25,10 @@ from rag.followup import Query, condense, is_followup
 from rag.generate import Generator
 from rag.ingest import load_sources, parse_bytes, to_article
 from rag.llm import make_llm
+from rag.manifest import BuildInfo
 from rag.retrieve import HybridRetriever
 from rag.settings import Settings
-from rag.store import BuildInfo, Store
+from rag.store import Store
 from rag.types import Answer, Article, ArticleSummary, IngestReport, Passage, Turn
 
 Progress = Callable[[int, int, str], None]  # (done, total, label)

@@ -13,30 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from rag import __version__
+from rag import manifest
 from rag.dates import DateRange, date_number
 from rag.embed import Vectors
-from rag.errors import IndexLockedError, IndexMismatchError, NotFoundError
+from rag.errors import IndexLockedError, NotFoundError
+from rag.manifest import BuildInfo
 from rag.text import terms
 from rag.types import Article, ArticleSummary, Chunk, Sentence
 
 # 2: chunk vectors carry a numeric `date_num` (date filters); articles carry a `group_id`
 # (syndicated and rewritten copies share one).
-SCHEMA_VERSION = 2
 COLLECTION = "newsrag_chunks"
-MANIFEST = "manifest.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -72,15 +69,6 @@ class ArticleMeta(NamedTuple):
 
 # (article, chunks, chunk vectors, sentences, sentence vectors): one article ready to store.
 Derived = tuple[Article, Sequence[Chunk], Vectors, Sequence[Sentence], Vectors]
-
-
-@dataclass(frozen=True)
-class BuildInfo:
-    """What the index must have been built with to be read by these settings."""
-
-    embed_model: str
-    embed_dim: int
-    chunking: dict[str, int]
 
 
 class Store:
@@ -166,61 +154,20 @@ class Store:
             finally:
                 os.close(fd)
 
-    # --- manifest --------------------------------------------------------------------------
+    # --- manifest (format and checks: rag/manifest.py) --------------------------------------
 
     def read_manifest(self) -> dict[str, Any] | None:
-        path = self.dir / MANIFEST
-        if not path.exists():
-            return None
-        try:
-            data: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise IndexMismatchError(
-                f"The index manifest {path} is unreadable ({exc}).",
-                hint="Run `newsrag reindex` to rebuild it from the stored articles.",
-            ) from None
-        return data
+        return manifest.read(self.dir)
 
     def _check_manifest(self) -> None:
-        m = self.read_manifest()
-        if m is None:
-            return
-        reindex = "Run `newsrag reindex` to rebuild the index with the current settings."
-        if m.get("schema_version") != SCHEMA_VERSION:
-            raise IndexMismatchError(
-                f"The index in {self.dir} has schema version {m.get('schema_version')}; "
-                f"this newsrag reads version {SCHEMA_VERSION}.", hint=reindex)
-        if m.get("reindex_in_progress"):
-            raise IndexMismatchError(f"A reindex of {self.dir} was interrupted.", hint=reindex)
-        built = (m.get("embed_model"), m.get("embed_dim"), m.get("chunking"))
-        wanted = (self.build.embed_model, self.build.embed_dim, self.build.chunking)
-        if built != wanted:
-            raise IndexMismatchError(
-                f"The index in {self.dir} was built with embedding model {built[0]!r} "
-                f"(dim {built[1]}) and chunking {built[2]}; the settings ask for {wanted[0]!r} "
-                f"(dim {wanted[1]}) and chunking {wanted[2]}.", hint=reindex)
+        manifest.check(self.dir, self.build)
 
     def write_manifest(self, **extra: Any) -> None:
-        counts = self.counts()
-        old = self.read_manifest() or {}
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "newsrag_version": __version__,
-            "embed_model": self.build.embed_model,
-            "embed_dim": self.build.embed_dim,
-            "chunking": self.build.chunking,
-            "counts": counts,
-            "created_at": old.get("created_at", time.time()),
-            "updated_at": time.time(),
-            **extra,
-        }
-        tmp = self.dir / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, self.dir / MANIFEST)
+        manifest.write(self.dir, self.build, self.counts(), **extra)
 
     @property
     def initialised(self) -> bool:
-        return (self.dir / MANIFEST).exists()
+        return manifest.exists(self.dir)
 
     # --- recovery --------------------------------------------------------------------------
 

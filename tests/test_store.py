@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexLockedError, IndexMismatchError, NotFoundError
+from rag.manifest import SCHEMA_VERSION, BuildInfo
 from rag.pipeline import Pipeline
-from rag.store import SCHEMA_VERSION, BuildInfo, Store
+from rag.store import Store
 from rag.types import Article, Chunk, Sentence
 from tests.conftest import FakeEmbedder, make_settings
 
