@@ -310,28 +310,9 @@ def _ask_batch(pipe: Pipeline, args: argparse.Namespace) -> int:
 
 def render_answer(answer: Answer) -> str:
     """The answer and its numbered sources, for a person at a terminal."""
-    from rag.dates import display_article_date, display_date
+    from rag.present import answer_as_text
 
-    lines = [answer.text, ""]
-    if answer.removed:
-        lines += ["Removed as unsupported by the sources:",
-                  *[f"  - {r}" for r in answer.removed], ""]
-    if answer.citations:
-        lines.append("Sources:")
-        for c in answer.citations:
-            when = display_article_date(c.date, c.date_inferred)
-            lines.append(f"[{c.n}] {c.title} — {when} — {c.source}")
-            lines.append(f"    “{c.quote}”")
-            if c.also_reported_by:
-                lines.append(f"    also reported by {', '.join(c.also_reported_by)}")
-            if c.url:
-                lines.append(f"    {c.url}")
-    elif answer.abstained and answer.passages:
-        lines.append("Nearest passages (none of them answers the question):")
-        for p in answer.passages[:3]:
-            snippet = " ".join(p.chunk.text.split())[:200]
-            lines.append(f"- {p.title} — {display_date(p.date)}: {snippet}…")
-    return "\n".join(lines).rstrip()
+    return answer_as_text(answer)
 
 
 def _chat(pipe: Pipeline, stdin: TextIO, stdout: TextIO) -> int:

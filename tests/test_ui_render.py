@@ -138,7 +138,7 @@ def test_copy_text_has_the_answer_and_numbered_sources() -> None:
     text = render.copy_text(_answer())
     lines = text.splitlines()
     assert lines[0] == "They must leave by September 15 [1]."
-    assert lines[-1].startswith(f"[1] {ARTICLE.title} (2024-05-20, {ARTICLE.source}): “US troops")
+    assert lines[-1].startswith(f"[1] {ARTICLE.title} (20 May 2024, {ARTICLE.source}): “US troops")
     assert "Nearest passages" in render.copy_text(_abstention())
 
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rag.present import answer_as_text
 from rag.types import Answer, Article, ArticleSummary, Citation, IngestReport, Passage
 
 MARKER = re.compile(r"\[(\d+)\]")
@@ -172,25 +173,8 @@ def sources_html(answer: Answer | None, articles: Mapping[str, Article | None]) 
 
 
 def copy_text(answer: Answer) -> str:
-    """Plain text for the clipboard: the answer, then the numbered sources with quotes."""
-    lines = [answer.text]
-    if answer.citations:
-        lines += ["", "Sources:"]
-        for c in answer.citations:
-            lines.append(f"[{c.n}] {c.title} ({_date_source(c.date, c.source)}): “{c.quote}”")
-            if c.also_reported_by:
-                lines.append(f"    also reported by {', '.join(c.also_reported_by)}")
-            if c.url:
-                lines.append(f"    {c.url}")
-    elif answer.abstained and answer.passages:
-        lines += ["", "Nearest passages (not an answer):"]
-        for p in answer.passages:
-            lines.append(f"- {p.title} ({_date_source(p.date, p.source)}): “{p.chunk.text}”")
-    return "\n".join(lines)
-
-
-def _date_source(date: str | None, source: str) -> str:
-    return ", ".join(x for x in (date or "undated", source) if x)
+    """Plain text for the clipboard: the same as `newsrag ask` prints, nearest passages whole."""
+    return answer_as_text(answer, nearest=len(answer.passages), snippet_chars=10_000)
 
 
 # --- articles tab ----------------------------------------------------------------------------
