@@ -209,11 +209,15 @@ class Pipeline:
                 f"{self.settings.max_question_chars:,}.", hint="Ask a shorter question.")
         return q
 
+    def _retriever(self) -> HybridRetriever:
+        s = self.settings
+        return HybridRetriever(self.store, s.candidate_k, s.rrf_k, s.keyword_max_postings)
+
     def retrieve(self, question: str, top_k: int | None = None, since: str | None = None,
                  until: str | None = None) -> list[Passage]:
         """The fused ranking (best first) without answering; used by the eval."""
         q = self.validate_question(question)
-        return HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k).retrieve(
+        return self._retriever().retrieve(
             q, self.embedder.embed_query(q), top_k or self.settings.top_k, date_range(since, until))
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
@@ -236,7 +240,7 @@ class Pipeline:
             raise InputError(f"top_k must be between 1 and 50, not {top_k}.")
         query = self._condense(q, history)
         q_vec = self.embedder.embed_query(query.retrieval_text)
-        retriever = HybridRetriever(self.store, self.settings.candidate_k, self.settings.rrf_k)
+        retriever = self._retriever()
         passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k,
                                       dates)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}

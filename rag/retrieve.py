@@ -1,6 +1,11 @@
 """Hybrid retrieval: dense (Chroma, cosine) and keyword (SQLite FTS5, BM25) search fused with
 reciprocal rank fusion. Published numbers put all-MiniLM-L6-v2 and plain BM25 level on
 BEIR, and they fail on different questions, so neither is optional.
+
+Keyword search's cost is the length of the posting lists it reads. In a large archive a word
+like "year" sits in most chunks: ranking them all took over a second at a million chunks while
+adding almost nothing to BM25 (its IDF is near zero). So the query uses the rarest terms whose
+postings fit a budget, the idea behind Lucene's cutoff frequency; small indexes are unaffected.
 """
 
 from __future__ import annotations
@@ -24,18 +29,40 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int) -> list[tu
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def keyword_terms(query_terms: Sequence[str], df: dict[str, int], max_postings: int) -> list[str]:
+    """The terms worth a keyword query: rarest first while their postings fit `max_postings`.
+
+    Terms in no chunk are left out (they match nothing). Empty when even the rarest term is
+    too common, and then dense search answers alone.
+    """
+    unique = list(dict.fromkeys(t for t in query_terms if t))
+    by_rarity = sorted((df.get(t, 0), i) for i, t in enumerate(unique) if df.get(t, 0) > 0)
+    chosen: list[int] = []
+    used = 0
+    for n, i in by_rarity:
+        if used + n > max_postings:
+            break
+        chosen.append(i)
+        used += n
+    return [unique[i] for i in sorted(chosen)]
+
+
 class HybridRetriever:
-    def __init__(self, store: Store, candidate_k: int, rrf_k: int) -> None:
+    def __init__(self, store: Store, candidate_k: int, rrf_k: int,
+                 max_postings: int = 50_000) -> None:
         self.store = store
         self.candidate_k = candidate_k
         self.rrf_k = rrf_k
+        self.max_postings = max_postings
 
     def retrieve(self, query: str, query_vec: Vectors, top_k: int,
                  dates: DateRange | None = None) -> list[Passage]:
         """The best `top_k` passages from articles dated inside `dates` (all when None)."""
         k = max(self.candidate_k, top_k)
         dense = self.store.dense_search(query_vec, k, dates)
-        keyword = self.store.keyword_search(terms(query), k, dates)
+        q_terms = terms(query)
+        df, _ = self.store.document_frequencies(q_terms)
+        keyword = self.store.keyword_search(keyword_terms(q_terms, df, self.max_postings), k, dates)
         # Copies fold into one passage below, so take enough candidates to fill top_k after.
         fused = reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in keyword]],
                                        self.rrf_k)[:top_k * 3]

@@ -71,6 +71,12 @@ class Settings(BaseModel):
         30, ge=1, le=500, description="Candidates taken from each of dense and keyword search."
     )
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    keyword_max_postings: int = Field(
+        50_000, ge=100, le=100_000_000, description="Keyword search reads at most this many "
+        "postings per question: the rarest query terms are used while their chunk counts fit, so "
+        "words found in a large share of a big archive (which carry almost no BM25 weight) cannot "
+        "make a question slow. When every term is that common, dense search answers alone.",
+    )
 
     # --- answering ---------------------------------------------------------------------------
     backend: Literal["extractive", "local", "ollama", "openai-compatible"] = Field(

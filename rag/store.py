@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS pending (article_id TEXT PRIMARY KEY, op TEXT NOT NUL
 """
 
 
+_TOTAL = "\x00total"  # the total-chunks entry of the document-frequency cache (not a term)
+_DF_CACHE_MAX = 100_000
+
+
 class ArticleMeta(NamedTuple):
     title: str
     date: str | None
@@ -448,15 +452,16 @@ class Store:
     def dense_search(self, vec: Vectors, k: int,
                      dates: DateRange | None = None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first, from articles dated inside `dates`."""
-        n = self.vector_count()
-        if n == 0:
-            return []
+        # No count() first: Chroma returns fewer results when it holds fewer, and counting
+        # costs ~100 ms at a million vectors (the query itself takes ~3 ms).
         where: dict[str, Any] | None = None
         if dates is not None and dates.active:
             lo, hi = dates.bounds()
             where = {"$and": [{"date_num": {"$gte": lo}}, {"date_num": {"$lte": hi}}]}
-        res = self._collection.query(query_embeddings=[vec.astype(np.float32)],
-                                     n_results=min(k, n), include=["distances"], where=where)
+        res = self._collection.query(query_embeddings=[vec.astype(np.float32)], n_results=k,
+                                     include=["distances"], where=where)
+        if not res["ids"] or not res["distances"]:
+            return []
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0],
                                                          strict=True)]
 
@@ -481,16 +486,27 @@ class Store:
         return [(r[0], -float(r[1])) for r in rows]
 
     def document_frequencies(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """(term -> number of chunks containing it, total chunks), for IDF."""
-        unique = list(dict.fromkeys(query_terms))
+        """(term -> number of chunks containing it, for terms in the index; total chunks).
+
+        Cached per thread until the index changes: counting a common term's chunks walks its
+        whole posting list (~40 ms for a word in most of a million chunks), and the same
+        question asks for the same terms from retrieval and from answer scoring.
+        """
         con = self._conn()
-        total = con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        if not unique:
-            return {}, total
-        q = ",".join("?" * len(unique))
-        df = {r[0]: r[1] for r in con.execute(
-            f"SELECT term, doc FROM fts_vocab WHERE term IN ({q})", unique)}
-        return df, total
+        # data_version moves when another connection commits; total_changes when this one writes.
+        stamp = (con.execute("PRAGMA data_version").fetchone()[0], con.total_changes)
+        cache: dict[str, int] | None = getattr(self._local, "df_cache", None)
+        if cache is None or self._local.df_stamp != stamp or len(cache) > _DF_CACHE_MAX:
+            cache = {}
+            self._local.df_cache, self._local.df_stamp = cache, stamp
+        if _TOTAL not in cache:
+            cache[_TOTAL] = con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        for term in dict.fromkeys(query_terms):
+            if term not in cache:
+                row = con.execute("SELECT doc FROM fts_vocab WHERE term = ?", (term,)).fetchone()
+                cache[term] = row[0] if row else 0
+        df = {t: cache[t] for t in query_terms if cache[t] > 0}
+        return df, cache[_TOTAL]
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
