@@ -338,7 +338,7 @@ class Pipeline:
         return {
             "oldest_date": oldest,
             "newest_date": newest,
-            "copy_groups": len(self.store.groups()),
+            "copy_groups": self.store.copy_group_count(),
             "last_changed": datetime.fromtimestamp(updated, UTC).isoformat(
                 timespec="seconds") if updated else None,
         }

@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS articles (
     chunk_count INTEGER NOT NULL, added_at REAL NOT NULL, group_id TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_origin ON articles(origin);
+CREATE INDEX IF NOT EXISTS articles_date ON articles(date);
+CREATE INDEX IF NOT EXISTS articles_added ON articles(added_at);
 CREATE TABLE IF NOT EXISTS chunks (
     id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
     start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
@@ -55,7 +57,16 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, chunk_id UNINDEX
     tokenize = 'unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TABLE IF NOT EXISTS pending (article_id TEXT PRIMARY KEY, op TEXT NOT NULL);
-"""
+CREATE TABLE IF NOT EXISTS tallies (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+""" + "".join(
+    # Row counts kept by triggers in the same transaction as the rows: COUNT(*) reads the whole
+    # table (seconds at a million chunks), and /api/health and every manifest write need them.
+    f"CREATE TRIGGER IF NOT EXISTS {t}_tally_{op} AFTER {event} ON {t} BEGIN "
+    f"UPDATE tallies SET n = n {sign} 1 WHERE name = '{t}'; END;\n"
+    for t in ("articles", "chunks", "sentences")
+    for op, event, sign in (("ins", "INSERT", "+"), ("del", "DELETE", "-"))
+)
+_TALLIED = ("articles", "chunks", "sentences")
 
 
 _TOTAL = "\x00total"  # the total-chunks entry of the document-frequency cache (not a term)
@@ -91,6 +102,13 @@ class Store:
             cols = {r[1] for r in con.execute("PRAGMA table_info(articles)")}
             if "group_id" not in cols:  # a version-1 index being reindexed
                 con.execute("ALTER TABLE articles ADD COLUMN group_id TEXT")
+            con.execute("CREATE INDEX IF NOT EXISTS articles_group ON articles(group_id)")
+            if con.execute("SELECT COUNT(*) FROM tallies").fetchone()[0] < len(_TALLIED):
+                # An index from before the tallies (or a new one): count once, from then on
+                # the triggers keep the figures.
+                con.executemany("INSERT OR REPLACE INTO tallies VALUES (?, ?)", [
+                    (t, con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
+                    for t in _TALLIED])
         self._collection = self._open_collection()
         self._recover()
 
@@ -103,6 +121,7 @@ class Store:
             con = sqlite3.connect(self.dir / "store.sqlite", timeout=30)
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA recursive_triggers=ON")  # a REPLACE's delete updates tallies too
             self._local.con = con
         return con
 
@@ -408,6 +427,12 @@ class Store:
                     {**(m or {}), "date": iso, "date_num": date_number(iso)}
                     for m in got["metadatas"]])
 
+    def copy_group_count(self) -> int:
+        """How many groups of copies (of more than one article) the index holds."""
+        return int(self._conn().execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM articles WHERE group_id IS NOT NULL "
+            "GROUP BY group_id HAVING COUNT(*) > 1)").fetchone()[0])
+
     def groups(self) -> dict[str, list[str]]:
         """group id -> article ids, for groups of more than one article."""
         out: dict[str, list[str]] = {}
@@ -437,12 +462,9 @@ class Store:
                 for r in rows]
 
     def counts(self) -> dict[str, int]:
-        con = self._conn()
-        return {
-            "articles": con.execute("SELECT COUNT(*) FROM articles").fetchone()[0],
-            "chunks": con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0],
-            "sentences": con.execute("SELECT COUNT(*) FROM sentences").fetchone()[0],
-        }
+        """Articles, chunks and sentences stored (kept by triggers: no table scan)."""
+        rows = dict(self._conn().execute("SELECT name, n FROM tallies").fetchall())
+        return {t: int(rows.get(t, 0)) for t in _TALLIED}
 
     def vector_count(self) -> int:
         return int(self._collection.count())
@@ -500,7 +522,7 @@ class Store:
             cache = {}
             self._local.df_cache, self._local.df_stamp = cache, stamp
         if _TOTAL not in cache:
-            cache[_TOTAL] = con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            cache[_TOTAL] = self.counts()["chunks"]
         for term in dict.fromkeys(query_terms):
             if term not in cache:
                 row = con.execute("SELECT doc FROM fts_vocab WHERE term = ?", (term,)).fetchone()

@@ -117,6 +117,7 @@ def test_a_version_1_index_asks_for_reindex_and_reindex_upgrades_it(tmp_path: Pa
     pipe.close()
     # Make it look like an index written by schema 1: no group column, old manifest.
     con = sqlite3.connect(tmp_path / "index" / "store.sqlite")
+    con.execute("DROP INDEX articles_group")
     con.execute("ALTER TABLE articles DROP COLUMN group_id")
     con.commit()
     con.close()
@@ -146,3 +147,53 @@ def test_a_batch_is_stored_whole_with_one_vector_write(tmp_path: Path) -> None:
     assert reopened.counts()["articles"] == 6
     assert not reopened.has_article("art7")
     assert reopened.vector_count() == 6
+
+
+def test_copy_group_count_counts_groups_of_more_than_one(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    for i in range(4):
+        store.add_article(*_article(i))
+    assert store.copy_group_count() == 0
+    store.set_group(["art0", "art1"], "art0")
+    store.set_group(["art2"], "art2")  # a reset singleton names itself
+    assert store.copy_group_count() == 1 == len(store.groups())
+    store.set_group(["art2", "art3"], "art2")
+    assert store.copy_group_count() == 2 == len(store.groups())
+
+
+def _true_counts(path: Path) -> dict[str, int]:
+    con = sqlite3.connect(path / "store.sqlite")
+    out = {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+           for t in ("articles", "chunks", "sentences")}
+    con.close()
+    return out
+
+
+def test_counts_are_kept_by_triggers_through_every_write(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    assert store.counts() == {"articles": 0, "chunks": 0, "sentences": 0}
+    store.add_articles([_article(i) for i in range(3)])
+    store.delete_article("art1")
+    assert store.counts() == _true_counts(tmp_path) == {"articles": 2, "chunks": 2,
+                                                        "sentences": 4}
+    store.clear_derived()
+    assert store.counts() == _true_counts(tmp_path) == {"articles": 2, "chunks": 0,
+                                                        "sentences": 0}
+    store.close()
+
+
+def test_an_index_from_before_the_tallies_is_counted_once_on_open(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    store.add_articles([_article(i) for i in range(3)])
+    store.close()
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    for name, in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {name}")
+    con.execute("DROP TABLE tallies")
+    con.commit()
+    con.close()
+    store = Store(tmp_path, BUILD)
+    assert store.counts() == {"articles": 3, "chunks": 3, "sentences": 6}
+    store.add_article(*_article(5))
+    assert store.counts() == _true_counts(tmp_path)
+    store.close()
