@@ -18,7 +18,8 @@ from rag.errors import InputError
 # The figures the summary table prints, in order.
 SUMMARY_METRICS = (
     "accuracy", "hit@1", "hit@5", "recall@5", "mrr", "ndcg@10", "exact_match", "f1", "contains",
-    "answer_words", "citation_precision", "citation_recall", "span_validity",
+    "answer_words", "citation_precision", "citation_recall", "citation_faithfulness",
+    "span_validity",
     "refusal_precision", "refusal_recall", "false_refusal_rate", "latency_p50_ms",
     "latency_p95_ms",
 )

@@ -45,7 +45,8 @@ RETRIEVE_K = 10
 # Per-item figures, averaged over the items where they are defined (see `score_item`).
 ITEM_METRICS = (
     "hit@1", "hit@5", "recall@5", "mrr", "ndcg@10", "exact_match", "f1", "contains", "accuracy",
-    "answer_words", "citation_precision", "citation_recall", "span_validity", "abstain_rate",
+    "answer_words", "citation_precision", "citation_recall", "citation_faithfulness",
+    "span_validity", "abstain_rate",
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -276,6 +277,7 @@ def score_item(system: System, item: GoldItem) -> ItemResult:
             s["citation_precision"] = m.citation_precision(supports)
             s["citation_recall"] = m.citation_recall(supports)
     if not answer.abstained:
+        s["citation_faithfulness"] = _faithfulness(answer)
         s["answer_words"] = float(m.answer_length_words(answer.text))
         if answer.citations:
             valid = [_span_ok(system, c.article_id, c.start, c.end, c.quote)
@@ -283,6 +285,30 @@ def score_item(system: System, item: GoldItem) -> ItemResult:
             s["span_validity"] = sum(valid) / len(valid)
     result.scores = s
     return result
+
+
+def _faithfulness(answer: Answer) -> float | None:
+    """Share of the answer's (claim, [n]) pairs whose citation states the claim; a marker with
+    no citation behind it counts against. None when nothing is cited."""
+    by_n = {c.n: c for c in answer.citations}
+    judged = []
+    for claim, numbers in m.cited_claims(answer.text):
+        for n in numbers:
+            c = by_n.get(n)
+            judged.append(c is not None and m.claim_supported(
+                claim, c.quote, f"{c.title} {c.source} {_date_words(c.date)}"))
+    return sum(judged) / len(judged) if judged else None
+
+
+def _date_words(iso: str | None) -> str:
+    """'2024-05-19' -> '19 May 2024' (how answers state dates); '' when unknown."""
+    from datetime import date
+
+    try:
+        d = date.fromisoformat(iso or "")
+    except ValueError:
+        return ""
+    return f"{d.day} {d:%B %Y}"
 
 
 def _failed_item(item: GoldItem, exc: Exception) -> ItemResult:

@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from rag.text import terms
+
 Ranked = Sequence[str | Collection[str]]
 Aliases = Sequence[str] | Sequence[Sequence[str]]
 
@@ -188,6 +190,55 @@ def citation_supports(cited: Span, quote: str, gold: Iterable[Span], aliases: Al
     return any(spans_overlap(cited, g) for g in gold) or contains_any_alias(quote, aliases)
 
 
+_MARKER_RUN = re.compile(r"(?:\s*\[\d+\])+")
+# Words that frame a claim as someone's report ("As of about 19 May (AP): ...", "Earlier, X
+# reported: ..."): they say who and when, which the citation's metadata attests, not its text.
+_ATTRIBUTION = frozenset(terms("as of about according report reported reports said says "
+                               "earlier differ differs undated dated", keep_stopwords=True))
+_NEGATION = re.compile(r"\b(not|no|never|without|neither|nor|none|cannot)\b|n't\b",
+                       re.IGNORECASE)
+
+
+def cited_claims(answer: str) -> list[tuple[str, list[int]]]:
+    """(claim, the [n] numbers after it) for each stretch of an answer that ends in markers.
+
+    Text after the last marker cites nothing and is not a cited claim.
+    """
+    out: list[tuple[str, list[int]]] = []
+    pos = 0
+    for run in _MARKER_RUN.finditer(answer):
+        claim = answer[pos:run.start()].strip(" .;:,")
+        if claim:
+            out.append((claim, [int(n) for n in re.findall(r"\d+", run.group())]))
+        pos = run.end()
+    return out
+
+
+def claim_supported(claim: str, quote: str, metadata: str = "") -> bool:
+    """A strict lexical judge of one citation (no NLI model runs offline here).
+
+    Supported when every content word and number of the claim appears in the cited quote, or in
+    the cited article's title, source and date (`metadata`: "As of 19 May 2024 (AP)" states
+    those), attribution words aside; and the claim and the quote agree on negation. A verbatim
+    quote always passes; a paraphrase with a word not in the quote fails, so for generated text
+    this is a lower bound on what a human judge would accept.
+    """
+    have = set(terms(quote)) | set(terms(metadata))
+    if any(t not in have for t in terms(claim) if t not in _ATTRIBUTION):
+        return False
+    return _negated(claim) == _negated(quote)
+
+
+# "No later than 15 September" bounds a date; it does not deny anything.
+_NOT_NEGATION = re.compile(r"\bno (later|earlier|more|less|fewer|sooner) than\b|\bnot only\b",
+                           re.IGNORECASE)
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", text.replace("\u201c", "").replace(
+        "\u201d", ""))))
+
+
 def citation_precision(supports: Sequence[bool]) -> float:
     """Share of an answer's citations that support it; an answer without citations scores 0."""
     return sum(supports) / len(supports) if supports else 0.0
@@ -279,6 +330,8 @@ _INFOS = [
     MetricInfo("answer_words", "answer length in words", higher_is_better=False, unit="words"),
     MetricInfo("citation_precision", "share of citations that support the answer"),
     MetricInfo("citation_recall", "share of answers with a supporting citation"),
+    MetricInfo("citation_faithfulness",
+               "share of (claim, citation) pairs whose cited text states the claim (lexical)"),
     MetricInfo("span_validity", "share of citations with text[start:end] == quote"),
     MetricInfo("abstain_rate", "share of items abstained on", higher_is_better=False),
     MetricInfo("refusal_precision", "share of abstentions that were on unanswerable items"),

@@ -189,3 +189,30 @@ def test_metric_registry_rejects_unknown_names() -> None:
     assert not m.metric_info("latency_p95_ms").higher_is_better
     with pytest.raises(KeyError, match="known: hit@1"):
         m.metric_info("ndcg@11")
+
+
+# --- citation faithfulness (a lexical judge) ----------------------------------------------------
+
+QUOTE = "The US troops will leave Niger \u201cno later\u201d than 15 September, the ministry said."
+
+
+def test_cited_claims_split_an_answer_at_its_markers() -> None:
+    text = "As of 19 May (AP): Troops leave by 15 September [1][2]. A base cost $110m [3]. Tail."
+    assert m.cited_claims(text) == [("As of 19 May (AP): Troops leave by 15 September", [1, 2]),
+                                     ("A base cost $110m", [3])]
+    assert m.cited_claims("No markers at all.") == []
+
+
+def test_claim_supported_by_a_verbatim_quote_with_its_date_and_source() -> None:
+    claim = f"As of about 19 May 2024 (Al Jazeera): {QUOTE}"
+    assert m.claim_supported(claim, QUOTE, "Niger and US agree Al Jazeera 19 May 2024")
+    assert not m.claim_supported(claim, QUOTE, "")  # the date and source must come from somewhere
+
+
+def test_claim_with_a_new_fact_number_or_flipped_negation_is_not_supported() -> None:
+    assert not m.claim_supported("US troops will leave Niger by 15 August.", QUOTE)
+    assert not m.claim_supported("US troops will leave Niger and Chad.", QUOTE)
+    plain = QUOTE.replace("no later", "later")
+    assert not m.claim_supported("US troops will not leave Niger.", plain)
+    assert m.claim_supported("US troops will leave Niger by 15 September.", QUOTE)
+    assert m.claim_supported("Earlier, AP reported: troops leave Niger", QUOTE, "AP")
