@@ -297,8 +297,10 @@ def _extras(answer: Answer) -> dict[str, Any]:
     """newsrag's additions to the OpenAI shapes: citations are data, never re-parsed text."""
     d = answer.to_dict()
     extras = {"citations": d["citations"], "abstained": d["abstained"]}
-    if "nearest_passages" in d:
-        extras["nearest_passages"] = d["nearest_passages"]
+    # What was removed as unverified, and a failed backend, travel with the answer too.
+    for key in ("nearest_passages", "backend", "removed", "backend_error"):
+        if key in d:
+            extras[key] = d[key]
     return extras
 
 

@@ -343,3 +343,18 @@ def test_ask_passes_the_date_range(client: TestClient, fake: FakePipeline) -> No
     r = client.post("/api/ask", json={"question": "When must they leave?",
                                       "since": "2024-05-01", "until": "2024-05-31"})
     assert r.status_code == 200 and fake.ranges[-1] == ("2024-05-01", "2024-05-31")
+
+
+def test_openai_completion_carries_removed_sentences_and_backend_errors() -> None:
+    from rag.api import _sse, completion
+
+    answer = Answer("When?", "They leave by 15 September [1].", False, (), backend="local",
+                    removed=("The base cost $1 billion [1].",))
+    body = completion(answer, "newsrag")
+    assert body["backend"] == "local" and body["removed"] == ["The base cost $1 billion [1]."]
+    assert "backend_error" not in body
+    failed = Answer("When?", "Quoted [1].", False, (), backend_error="Could not reach Ollama")
+    events = [e.removeprefix("data: ").strip() for e in _sse(failed, iter(()), "newsrag")]
+    final = [json.loads(e) for e in events if e != "[DONE]"][-1]
+    assert final["choices"][0]["finish_reason"] == "stop"
+    assert final["backend_error"] == "Could not reach Ollama"

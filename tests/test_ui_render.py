@@ -225,3 +225,19 @@ def test_a_source_card_shows_other_reporters_an_inferred_date_and_a_deep_link() 
     assert "Also reported by b.com (20 May 2024)" in page
     assert "about 2024-05-19" in page and 'href="https://a.com/x#:~:text=abc"' in page
     assert "also reported by b.com" in render.copy_text(answer)
+
+
+def test_chat_message_shows_removed_sentences_and_a_failed_backend() -> None:
+    from dataclasses import replace
+
+    ans = replace(_answer(), backend="local",
+                  removed=(f"The base cost {EVIL} $1 billion [1].",))
+    out = render.chat_message(ans)
+    assert "1 sentence the model wrote was removed" in out
+    assert "~~The base cost" in out and "<script>" not in out and "&lt;script&gt;" in out
+    assert "backend failed" not in out
+    failed = replace(_answer(), backend_error=f"Connection refused {EVIL}")
+    out = render.chat_message(failed)
+    assert out.startswith("**The LLM backend failed; this is the extractive answer.**")
+    assert "Connection refused" in out and "<script>" not in out
+    assert "removed" not in render.chat_message(_answer())

@@ -68,10 +68,21 @@ def partial_markdown(text: str) -> str:
 
 
 def chat_message(answer: Answer) -> str:
-    """The final assistant bubble. An abstention says so first, in plain words."""
+    """The final assistant bubble. An abstention says so first, in plain words; so does a
+    failed LLM backend (this is then the extractive answer), and the model's sentences that
+    the verifier removed are listed under the answer, never silently dropped."""
     body = answer_markdown(answer.text, (c.n for c in answer.citations))
     if answer.abstained:
-        return f"**{ABSTAIN_BANNER}** {body}\n\n*The nearest passages are listed beside the chat.*"
+        body = f"**{ABSTAIN_BANNER}** {body}\n\n*The nearest passages are listed beside the chat.*"
+    if answer.backend_error:
+        body = (f"**The LLM backend failed; this is the extractive answer.** "
+                f"*{md_escape(answer.backend_error)}*\n\n{body}")
+    if answer.removed:
+        n = len(answer.removed)
+        items = "\n".join(f"> ~~{md_escape(r)}~~" for r in answer.removed)
+        body += (f"\n\n**{n} sentence{'s' if n > 1 else ''} the model wrote "
+                 f"{'were' if n > 1 else 'was'} removed: the cited passages do not support "
+                 f"{'them' if n > 1 else 'it'}.**\n{items}")
     return body
 
 
