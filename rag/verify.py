@@ -199,6 +199,47 @@ def _content_terms(text: str) -> list[str]:
             if not t.isdigit() and t not in ("th", "st")]
 
 
+# Words of opposite sense, as pairs of rough synonym groups. A claim whose word is missing from
+# its source while the source has the opposite word (and no synonym of the claim's word) says
+# the reverse of it: "ends development relations" from "in no way affects the continuation".
+_OPPOSITE_GROUPS = [
+    ("rise increase grow climb gain expand raise higher", "fall decrease decline drop shrink "
+     "reduce lower"),
+    ("begin start launch resume continue", "end stop halt finish suspend"),
+    ("approve accept agree support endorse allow permit", "reject refuse oppose deny ban "
+     "forbid prohibit veto block"),
+    ("win", "lose"),
+    ("confirm", "deny"),
+    ("arrive enter join stay remain", "leave exit quit withdraw"),  # not "depart": Department
+    ("succeed", "fail"),
+    ("legal", "illegal"),
+    ("strengthen improve", "weaken worsen"),
+    ("convict guilty", "acquit innocent"),
+]
+
+
+def _opposites() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """stem -> (its own group, the opposite group), as stems."""
+    out: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    for a, b in _OPPOSITE_GROUPS:
+        ga, gb = frozenset(_content_terms(a)), frozenset(_content_terms(b))
+        for t in ga:
+            out[t] = (ga | out.get(t, (frozenset(), frozenset()))[0], gb)
+        for t in gb:
+            out[t] = (gb | out.get(t, (frozenset(), frozenset()))[0], ga)
+    return out
+
+
+def _reversed_term(claim_terms: Sequence[str], source_text: str) -> str | None:
+    """A claim word whose opposite the source uses instead of it or any of its synonyms."""
+    src = set(_content_terms(source_text))
+    for t in claim_terms:
+        groups = _OPPOSITES.get(t)
+        if groups and not (groups[0] & src) and groups[1] & src:
+            return t
+    return None
+
+
 def _coverage(claim: str, sentence_terms: set[str], title_terms: set[str]) -> float:
     """Share of the claim's content terms found in the source sentence. A term found only in
     the title counts half: titles name the topic ("Niger", "Russia"), and a claim that takes a
@@ -265,6 +306,9 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None) -> Sup
         return no("negation")
     if source_neg and not claim_neg and _negated_terms(source.text) & set(c_terms):
         return no("asserts what the source denies")
+    reversed_term = _reversed_term(c_terms, source.text)
+    if reversed_term:
+        return no(f"the source says the opposite of {reversed_term!r}")
     if coverage < MIN_COVERAGE:
         return no(f"coverage {coverage:.2f}")
     for clause in _CLAUSE.split(claim):
@@ -289,6 +333,9 @@ def _merge(sources: Sequence[Source]) -> Source:
     return Source(text=" ".join(s.text for s in sources),
                   title=" ".join(dict.fromkeys(s.title for s in sources)),
                   date=dates[0] if len(set(dates)) == 1 else None, vec=vec)
+
+
+_OPPOSITES = _opposites()
 
 
 # --- the whole draft ---------------------------------------------------------------------------
