@@ -3,8 +3,11 @@ sentences, then every sentence is verified against the sources (rag/verify.py).
 
 Why sentences, not chunks: small local models read prompts at ~50 tokens/s on 2 cores, so a
 prompt of five 200-word chunks costs ~30 s before the first token. The extractive answerer has
-already ranked every sentence of the retrieved passages; the top few carry the answer in ~100
-tokens. The fixed system prompt comes first so llama.cpp keeps it cached between questions.
+already ranked every sentence of the retrieved passages; the top two, clipped to the words
+around what the question asks, carry the answer in ~100 tokens. The fixed system prompt comes
+first, byte-identical, so llama.cpp keeps it in the KV cache between questions (its RAM prompt
+cache restores it even after a follow-up was condensed with another prompt): per question only
+the sources and the question are read.
 
 What the model writes is a draft. It streams to the user as it arrives; the final `Answer` holds
 only the sentences the verifier accepted, each cited to the source sentence that supports it
@@ -45,7 +48,12 @@ CONDENSE_PROMPT = (
     "Rewrite the user's last question as one standalone question that names what it refers "
     "to, using the conversation. Reply with the question only."
 )
-MAX_SOURCE_WORDS = 50  # longer "sentences" are usually lists or run-ons: costly to read
+# Every prompt token costs ~20-25 ms on 2 cores (llama.cpp reads ~40-50 tokens/s), and only the
+# sources and the question are read per question (the system prompt before them stays cached):
+# sentences are clipped to the words around what the question asks, titles to a few words.
+MAX_SOURCE_WORDS = 60  # longer "sentences" are usually lists or run-ons: skipped
+PROMPT_SOURCE_WORDS = 28  # the prompt shows at most this many words of a source sentence
+TITLE_WORDS = 4
 
 # Text that speaks to an AI system rather than reporting news: kept out of every prompt.
 _INJECTION = re.compile(
@@ -76,16 +84,48 @@ def select_sources(extractive: Answer, ranked: Sequence[Candidate], k: int) -> l
     return chosen
 
 
-def _short_title(title: str, words: int = 6) -> str:
+def _short_title(title: str, words: int = TITLE_WORDS) -> str:
     ws = title.split()
     return " ".join(ws[:words]).rstrip("…,:;") + ("…" if len(ws) > words else "")
 
 
+_WORD = re.compile(r"\w+")
+_STOP = frozenset(
+    "a an and are as at be by did do does for from had has have how in into is it its of on "
+    "or that the their them they this to was were what when where which who whom whose why "
+    "will with would".split())
+
+
+def _terms(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.casefold()) if w not in _STOP}
+
+
+def clip_sentence(text: str, question: str, max_words: int = PROMPT_SOURCE_WORDS) -> str:
+    """The sentence, or its `max_words` words that share the most terms with the question,
+    marked with "…" where cut. This is what the model reads; the verifier and the citation
+    still use the whole sentence."""
+    words = text.split()
+    if len(words) <= max_words:
+        return " ".join(words)
+    wanted = _terms(question)
+    hits = [len(_terms(w) & wanted) for w in words]
+    scores = [sum(hits[i:i + max_words]) for i in range(len(words) - max_words + 1)]
+    top = max(scores)
+    tied = [i for i, score in enumerate(scores) if score == top]
+    # the middle of the tied windows, so the matches sit centred; nothing matches: the start
+    best = tied[len(tied) // 2] if top else 0
+    clipped = " ".join(words[best:best + max_words])
+    return ("…" if best else "") + clipped + ("…" if best + max_words < len(words) else "")
+
+
 def build_messages(question: str, sources: Sequence[Candidate]) -> list[Message]:
+    """System prompt first and byte-identical for every question, so that llama.cpp reuses it
+    from the KV cache; the user turn carries only the numbered sources and the question."""
     lines = []
     for n, c in enumerate(sources, 1):
-        when = display_date(c.passage.date) if c.passage.date else "undated"
-        lines.append(f"[{n}] ({_short_title(c.passage.title)}, {when}) {' '.join(c.text.split())}")
+        when = f", {display_date(c.passage.date)}" if c.passage.date else ""
+        lines.append(f"[{n}] ({_short_title(c.passage.title)}{when}) "
+                     f"{clip_sentence(c.text, question)}")
     user = "Sources:\n" + "\n".join(lines) + f"\n\nQuestion: {question.strip()}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -225,12 +226,18 @@ class LocalLLM:
         n = threads or os.cpu_count() or 1
         params.cpuparams.n_threads = n
         params.cpuparams_batch.n_threads = n
+        started = time.perf_counter()
         try:
             self._server = xllamacpp.Server(params)
         except Exception as exc:  # the C++ side raises plain RuntimeErrors
             raise BackendError(f"llama.cpp could not load {path}: {exc}",
                                hint="Check the file with `newsrag models assemble`.") from None
+        self.load_ms = (time.perf_counter() - started) * 1000
         self._lock = threading.Lock()
+        # llama.cpp's own timings of the latest requests, newest last: `prompt_n` (prompt tokens
+        # read for this request), `cache_n` (prompt tokens reused from the KV cache),
+        # `prompt_ms`, `predicted_n`, `predicted_ms`. For benchmarks and tests.
+        self.timings: deque[dict[str, float]] = deque(maxlen=32)
 
     @classmethod
     def shared(cls, path: Path, threads: int = 0, timeout_s: float = 60.0) -> LocalLLM:
@@ -280,6 +287,8 @@ class LocalLLM:
                     raise item
                 if isinstance(item, dict) and "error" in item:
                     raise BackendError(f"llama.cpp failed: {item['error']}")
+                if isinstance(item, dict) and isinstance(item.get("timings"), dict):
+                    self.timings.append(dict(item["timings"]))
                 for choice in (item.get("choices") or []) if isinstance(item, dict) else []:
                     delta = (choice.get("delta") or {}).get("content")
                     if delta:

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from rag.errors import BackendError
-from rag.generate import Generator, build_messages, looks_like_injection
+from rag.generate import (
+    PROMPT_SOURCE_WORDS,
+    SYSTEM_PROMPT,
+    Generator,
+    build_messages,
+    clip_sentence,
+    looks_like_injection,
+)
 from rag.llm import ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.settings import Settings
@@ -90,8 +97,8 @@ def test_the_prompt_numbers_sentences_with_title_and_date(pipe: Pipeline,
     lines = _SOURCE_LINE.findall(user["content"])
     assert 1 <= len(lines) <= Settings.model_fields["llm_sources"].default
     assert user["content"].rstrip().endswith(f"Question: {QUESTION}")
-    # Sentences, not chunks: short enough for a small model to read in about a second.
-    assert all(len(text.split()) <= 50 for _, text in lines)
+    # Sentences, not chunks, clipped: short enough for a small model to read in about a second.
+    assert all(len(text.split()) <= PROMPT_SOURCE_WORDS for _, text in lines)
     assert "2024" in user["content"]  # the dated article carries its date
 
 
@@ -101,6 +108,24 @@ def test_the_system_prompt_comes_first_and_never_changes(pipe: Pipeline,
     pipe.ask("Which Russian mercenary group did Niger turn to?")
     first, second = (r["body"]["messages"][0] for r in server.requests)
     assert first == second  # llama.cpp keeps an unchanged prefix cached between questions
+    assert first["content"] == SYSTEM_PROMPT
+    # ...and the user turn starts the same way too, so the cached prefix runs into it
+    users = [r["body"]["messages"][1]["content"] for r in server.requests]
+    assert all(u.startswith("Sources:\n[1] (") for u in users) and users[0] != users[1]
+
+
+def test_long_source_sentences_are_clipped_around_what_the_question_asks() -> None:
+    short = "The US will leave by September 15."
+    assert clip_sentence(short, "When?") == short
+    long = ("In a statement released late on Friday after several days of talks in the capital "
+            "Niamey between delegations of both countries, officials said that the last US "
+            "troops would leave Niger by September 15, ending a decade of cooperation.")
+    clipped = clip_sentence(long, "When will the last US troops leave Niger?", max_words=16)
+    assert len(clipped.split()) == 16
+    assert clipped.startswith("…") and clipped.endswith("…")
+    assert "last US troops would leave Niger by September 15" in clipped
+    no_match = clip_sentence(long, "When?", max_words=16)
+    assert no_match.startswith("In a statement") and no_match.endswith("…")
 
 
 # --- verification in the pipeline ----------------------------------------------------------------
@@ -316,3 +341,24 @@ def test_the_local_model_is_not_steered_by_an_injected_article(
     answer = local_pipeline.ask("What did the US embassy in Niamey say about the withdrawal?")
     assert "forever" not in answer.text.lower()
     assert_citations_round_trip(local_pipeline, answer)
+
+
+@pytest.mark.slow
+def test_the_local_model_reads_the_fixed_prefix_once(local_pipeline: Pipeline) -> None:
+    """The system prompt is byte-identical and first, so llama.cpp keeps it in the KV cache:
+    a later question reads only its own sources and question, even after a follow-up was
+    condensed with another system prompt in between."""
+    from rag.llm import LocalLLM
+
+    llm = local_pipeline.generator.llm
+    assert isinstance(llm, LocalLLM)
+    local_pipeline.ask(QUESTION)
+    first = llm.timings[-1]
+    local_pipeline.ask("Which president did they overthrow?",
+                       [Turn("user", QUESTION), Turn("assistant", "By September 15 [1].")])
+    local_pipeline.ask("Who is Niger's prime minister?")
+    later = llm.timings[-1]
+    assert later["cache_n"] >= 60  # the system prompt (~75 tokens) and the turn's start
+    assert later["prompt_n"] < later["cache_n"]  # only the question's own part is read
+    assert later["prompt_n"] + later["cache_n"] < 250  # short prompts: sentences, not chunks
+    assert first["cache_n"] > 0
