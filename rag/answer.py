@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -232,10 +232,30 @@ def _newest_first(chosen: list[Candidate],
     return ([other, *chosen[1:]], lead) if swap else (chosen, other)
 
 
+# (sentences that answer, a report that disagrees, the passage an "as of" date comes from)
+Segment = tuple[list[Candidate], Candidate | None, Passage | None]
+
+# A second question joined to the first: "..., and which group organised the protest?"
+_SECOND_QUESTION = re.compile(
+    r",?\s+and\s+(?=(?:(?:in|at|on|from|to|for|by|with|of)\s+)?(?:which|what|who|whom|whose|"
+    r"when|where|why|how)\b)", re.IGNORECASE)
+
+
+def split_question(question: str) -> list[str]:
+    """The questions a question asks: two or more when interrogative clauses are joined by
+    "and", each with at least two content words; else the question itself."""
+    parts = [p.strip(" ,?") for p in _SECOND_QUESTION.split(question.strip())]
+    if len(parts) < 2 or any(len(terms(p)) < 2 for p in parts):
+        return [question]
+    return [f"{p[:1].upper()}{p[1:]}?" for p in parts]
+
+
 class ExtractiveAnswerer:
     def __init__(self, store: Store, max_sentences: int, threshold: float,
-                 weights: Weights | None = None) -> None:
+                 weights: Weights | None = None,
+                 embed: Callable[[str], Vectors] | None = None) -> None:
         self.store = store
+        self.embed = embed
         self.max_sentences = max_sentences
         self.threshold = threshold
         self.w = weights or Weights()
@@ -315,6 +335,9 @@ class ExtractiveAnswerer:
             return Answer(question=query.text, text=EMPTY_INDEX_TEXT if empty else ABSTAIN_TEXT,
                           abstained=True, passages=tuple(passages), timings_ms=timings), []
         cands = self.candidates(passages)
+        parts = split_question(query.text) if self.embed is not None else [query.text]
+        if len(parts) > 1:
+            return self._answer_parts(query, parts, passages, cands, timings, t0)
         kind = self.score(query, q_vec, cands)
         ranked = sorted(cands, key=lambda c: -c.score)
         timings["rerank"] = (time.perf_counter() - t0) * 1000
@@ -325,6 +348,60 @@ class ExtractiveAnswerer:
             return Answer(question=query.text, text=ABSTAIN_TEXT, abstained=True,
                           passages=tuple(passages), timings_ms=timings,
                           confidence=confidence), ranked
+        text, citations = self._render([self._settle(query, kind, ranked, best)])
+        timings["answer"] = (time.perf_counter() - t1) * 1000
+        return Answer(question=query.text, text=text, abstained=False,
+                      citations=tuple(citations), passages=tuple(passages),
+                      timings_ms=timings, confidence=confidence), ranked
+
+    def _answer_parts(self, query: Query, parts: list[str], passages: Sequence[Passage],
+                      cands: list[Candidate], timings: dict[str, float],
+                      t0: float) -> tuple[Answer, list[Candidate]]:
+        """A question that asks two things ("Which survey ..., and which group ...?"): each
+        part is scored and answered on its own from the same passages, so one sentence that
+        answers half cannot hide the other half. A part the articles don't answer is named."""
+        import time
+
+        assert self.embed is not None
+        segments: list[Segment] = []
+        confidences: list[float] = []
+        unanswered: list[str] = []
+        best_of: dict[tuple[str, int], Candidate] = {}
+        for part in parts:
+            sub = Query(part, part, query.context_terms)
+            mine = [replace(c) for c in cands]
+            kind = self.score(sub, self.embed(part), mine)
+            ranked = sorted(mine, key=lambda c: -c.score)
+            for c in ranked:
+                key = (c.article_id, c.index)
+                if key not in best_of or c.score > best_of[key].score:
+                    best_of[key] = c
+            confidence, best = self.confidence(sub, kind, ranked)
+            if best is None or confidence < self.threshold:
+                unanswered.append(part)
+                confidences.append(confidence)
+                continue
+            segments.append(self._settle(sub, kind, ranked, best))
+            confidences.append(confidence)
+        merged = sorted(best_of.values(), key=lambda c: -c.score)
+        timings["rerank"] = (time.perf_counter() - t0) * 1000
+        if not segments:
+            return Answer(question=query.text, text=ABSTAIN_TEXT, abstained=True,
+                          passages=tuple(passages), timings_ms=timings,
+                          confidence=max(confidences)), merged
+        text, citations = self._render(segments)
+        if unanswered:
+            text += " " + " ".join(f"The articles don't answer: \u201c{p}\u201d"
+                                   for p in unanswered)
+        answered = [c for c, p in zip(confidences, parts, strict=True) if p not in unanswered]
+        timings["answer"] = 0.0
+        return Answer(question=query.text, text=text, abstained=False,
+                      citations=tuple(citations), passages=tuple(passages),
+                      timings_ms=timings, confidence=min(answered)), merged
+
+    def _settle(self, query: Query, kind: str, ranked: list[Candidate],
+                best: Candidate) -> Segment:
+        """The sentences that answer, a disagreeing report if any, and the "as of" passage."""
         chosen, as_of = self.compose(query, kind, ranked, best)
         time_sensitive = kind in (DATE, NUMBER) or bool(_TEMPORAL.search(query.text))
         other = self._conflict(chosen, ranked) if time_sensitive else None
@@ -335,34 +412,47 @@ class ExtractiveAnswerer:
         if time_sensitive and chosen[0].passage.date and (
                 as_of or other or not _PAST_QUESTION.search(query.text)):
             as_of = chosen[0].passage
-        citations = []
-        parts = []
-        for n, c in enumerate([*chosen, *([other] if other else [])], 1):
-            citations.append(Citation(
-                n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
-                source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
-                start=c.start, end=c.end, score=c.score, also_reported_by=c.passage.also,
-                date_inferred=c.passage.date_inferred, url=text_fragment_url(c.passage.url,
-                                                                             c.text),
-            ))
-            if c is other:
-                # Both sides, cited: the reader decides, and sees which report is older.
-                when = display_article_date(c.passage.date, c.passage.date_inferred)
-                lead = ("Earlier," if is_pending(c.text) and not is_pending(chosen[0].text)
-                        else "Reports differ:")
-                parts.append(f"{lead} {c.passage.source} ({when}) reported: {c.text} [{n}]")
-            else:
-                parts.append(f"{c.text} [{n}]")
-        text = " ".join(parts)
-        if as_of:
-            # Say whose report it is and whether its date is an estimate: a journalist must
-            # be able to check "as of" against the source.
-            when = display_article_date(as_of.date, as_of.date_inferred)
-            text = f"As of {when} ({as_of.source}): {text}"
-        timings["answer"] = (time.perf_counter() - t1) * 1000
-        return Answer(question=query.text, text=text, abstained=False,
-                      citations=tuple(citations), passages=tuple(passages),
-                      timings_ms=timings, confidence=confidence), ranked
+        return chosen, other, as_of
+
+    @staticmethod
+    def _render(segments: Sequence[Segment]) -> tuple[str, list[Citation]]:
+        """Answer text with [n] markers and its citations. A sentence already cited by an
+        earlier segment is not repeated."""
+        citations: list[Citation] = []
+        cited: set[tuple[str, int]] = set()
+        texts = []
+        for chosen, other, as_of in segments:
+            parts = []
+            for c in [*chosen, *([other] if other else [])]:
+                if (c.article_id, c.index) in cited:
+                    continue
+                cited.add((c.article_id, c.index))
+                n = len(citations) + 1
+                citations.append(Citation(
+                    n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
+                    source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
+                    start=c.start, end=c.end, score=c.score, also_reported_by=c.passage.also,
+                    date_inferred=c.passage.date_inferred,
+                    url=text_fragment_url(c.passage.url, c.text),
+                ))
+                if c is other:
+                    # Both sides, cited: the reader decides, and sees which report is older.
+                    when = display_article_date(c.passage.date, c.passage.date_inferred)
+                    lead = ("Earlier," if is_pending(c.text) and not is_pending(chosen[0].text)
+                            else "Reports differ:")
+                    parts.append(f"{lead} {c.passage.source} ({when}) reported: {c.text} [{n}]")
+                else:
+                    parts.append(f"{c.text} [{n}]")
+            if not parts:
+                continue
+            text = " ".join(parts)
+            if as_of:
+                # Say whose report it is and whether its date is an estimate: a journalist
+                # must be able to check "as of" against the source.
+                when = display_article_date(as_of.date, as_of.date_inferred)
+                text = f"As of {when} ({as_of.source}): {text}"
+            texts.append(text)
+        return " ".join(texts), citations
 
     def confidence(self, query: Query, kind: str,
                    ranked: list[Candidate]) -> tuple[float, Candidate | None]:

@@ -245,7 +245,8 @@ class Pipeline:
                                       dates)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         answerer = ExtractiveAnswerer(self.store, self.settings.max_answer_sentences,
-                                      self.settings.abstain_threshold)
+                                      self.settings.abstain_threshold,
+                                      embed=self.embedder.embed_query)
         answer, ranked = answerer.answer(query, q_vec, passages, timings)
         timings.setdefault("rerank", 0.0)
         timings.setdefault("answer", 0.0)

@@ -10,6 +10,7 @@ from rag.answer import (
     mentions,
     named_entities,
     satisfies,
+    split_question,
 )
 from rag.followup import condense, is_followup
 from rag.retrieve import reciprocal_rank_fusion
@@ -73,3 +74,14 @@ def test_follow_ups_borrow_the_previous_turn() -> None:
     # A self-contained question is left alone even with history.
     q2 = condense("When must US troops leave Niger?", history)
     assert q2.retrieval_text == q2.text and q2.context_terms == ()
+
+
+def test_split_question_finds_each_question_joined_by_and() -> None:
+    assert split_question("Which survey measured it, and which group organised the protest?") == [
+        "Which survey measured it?", "Which group organised the protest?"]
+    assert split_question("Who met Putin and in which city did they agree?") == [
+        "Who met Putin?", "In which city did they agree?"]
+    # Not two questions: a bare "and why", a noun phrase with "and", a plain question.
+    for q in ["Which countries did Washington worry about, and why?",
+              "What did the US and Niger agree?", "When must US troops leave Niger?"]:
+        assert split_question(q) == [q]

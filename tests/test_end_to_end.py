@@ -56,3 +56,21 @@ def test_console_script_answers_with_json(tmp_path: Path) -> None:
     text = json.loads(shown.stdout)["text"]
     c = data["citations"][0]
     assert text[c["start"]:c["end"]] == c["quote"]
+
+
+def test_a_two_part_question_gets_both_parts_answered_and_cited(real_pipeline: Pipeline) -> None:
+    ans = real_pipeline.ask("Where did Russian military instructors arrive, and what did the "
+                            "US Deputy Secretary of State accept?")
+    assert not ans.abstained and len(ans.citations) == 2
+    quotes = " ".join(c.quote for c in ans.citations)
+    assert "instructors" in quotes and "accepted the call to remove troops" in quotes
+
+
+def test_the_part_of_a_question_the_articles_do_not_cover_is_named(
+        real_pipeline: Pipeline) -> None:
+    ans = real_pipeline.ask("Who is the transitional leader of Niger, and what is the capital "
+                            "of Peru?")
+    assert not ans.abstained and "Tchiani" in ans.citations[0].quote
+    assert ans.text.endswith("The articles don't answer: \u201cWhat is the capital of Peru?\u201d")
+    both = real_pipeline.ask("What is the capital of Peru, and who won the 1998 World Cup?")
+    assert both.abstained and not both.citations
