@@ -202,9 +202,10 @@ def _stored_signature(store: Store, article_id: str) -> Signature:
 
 def group_peers(store: Store, article_id: str) -> list[str]:
     """The other articles in `article_id`'s group."""
-    group = store.group_of()
-    gid = group.get(article_id)
-    return [a for a, g in group.items() if g == gid and a != article_id]
+    gid = store.group_of([article_id]).get(article_id)
+    if gid is None:
+        return []
+    return [a for a in store.group_members(gid) if a != article_id]
 
 
 def regroup(store: Store, article_ids: Sequence[str] | None = None,
@@ -213,20 +214,18 @@ def regroup(store: Store, article_ids: Sequence[str] | None = None,
     and store the group ids. With `reset`, they first leave their groups (after a delete
     that may have split one).
 
-    Only each article's nearest neighbours in the vector index are compared, so the cost per
-    new article does not grow with the index. A group is named by the id of its
-    earliest-ingested article. An undated copy takes the date of the earliest dated article
-    of its group, marked inferred: a rewrite appears with or after its original.
+    Only each article's nearest neighbours in the vector index are compared, and group ids
+    are read per article from an index, so the cost per new article does not grow with the
+    index. A group is named by the id of its earliest-ingested article. An undated copy takes
+    the date of the earliest dated article of its group, marked inferred: a rewrite appears
+    with or after its original.
     Returns group id -> article ids for the groups the given articles ended up in.
     """
-    group = store.group_of()
-    ids = [a for a in (article_ids if article_ids is not None else list(group)) if a in group]
+    ids = list(store.group_of(article_ids) if article_ids is not None else store.article_ids())
     if reset:
-        for aid in ids:
-            if group[aid] != aid:
+        for aid, gid in store.group_of(ids).items():
+            if gid != aid:
                 store.set_group([aid], aid)
-                group[aid] = aid
-    added = store.added_at(list(group))
     cache: dict[str, Signature] = {}
 
     def sig(aid: str) -> Signature:
@@ -235,23 +234,21 @@ def regroup(store: Store, article_ids: Sequence[str] | None = None,
         return cache[aid]
 
     def merge(g1: str, g2: str) -> None:
+        added = store.added_at([g1, g2])
         keep, lose = sorted((g1, g2), key=lambda g: (added.get(g, float("inf")), g))
-        members = [a for a, g in group.items() if g == lose]
-        store.set_group(members, keep)
-        for a in members:
-            group[a] = keep
+        store.set_group(store.group_members(lose), keep)
 
     for aid in ids:
         s = sig(aid)
         near = {cid.rsplit(":", 1)[0] for cid, _ in store.dense_search(s.vec, NEIGHBOURS)}
-        for other in sorted(near - {aid}):
-            if other in group and group[other] != group[aid] and is_copy(s, sig(other)):
-                merge(group[aid], group[other])
-    touched = {group[a] for a in ids}
-    by_group: dict[str, list[str]] = {}
-    for aid, gid in group.items():
-        if gid in touched:
-            by_group.setdefault(gid, []).append(aid)
+        others = sorted(near - {aid})
+        groups = store.group_of([aid, *others])  # stored ones only; read after each merge
+        for other in others:
+            if other in groups and groups[other] != groups[aid] and is_copy(s, sig(other)):
+                merge(groups[aid], groups[other])
+                groups = store.group_of([aid, *others])
+    touched = set(store.group_of(ids).values())
+    by_group = {g: store.group_members(g) for g in sorted(touched)}
     for members in by_group.values():
         if len(members) > 1:
             _inherit_date(store, members)

@@ -118,6 +118,7 @@ def test_a_version_1_index_asks_for_reindex_and_reindex_upgrades_it(tmp_path: Pa
     # Make it look like an index written by schema 1: no group column, old manifest.
     con = sqlite3.connect(tmp_path / "index" / "store.sqlite")
     con.execute("DROP INDEX articles_group")
+    con.execute("DROP INDEX articles_copies")
     con.execute("ALTER TABLE articles DROP COLUMN group_id")
     con.commit()
     con.close()
