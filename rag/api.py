@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -210,10 +210,14 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
         return pipeline.ask(req.question, history=history, top_k=req.top_k, since=req.since,
                             until=req.until).to_dict()
 
-    @r.get("/articles", summary="List the indexed articles")
-    def list_articles() -> dict[str, Any]:
-        rows = [a.to_dict() for a in pipeline.list_articles()]
-        return {"count": len(rows), "articles": rows}
+    @r.get("/articles", summary="List the indexed articles, newest first, a page at a time")
+    def list_articles(
+        limit: Annotated[int, Query(ge=1, le=1000, description="Articles per page.")] = 100,
+        offset: Annotated[int, Query(ge=0, description="Articles to skip.")] = 0,
+    ) -> dict[str, Any]:
+        rows = [a.to_dict() for a in pipeline.list_articles(limit, offset)]
+        return {"count": len(rows), "total": pipeline.article_count(), "offset": offset,
+                "articles": rows}
 
     @r.get("/articles/{article_id}", summary="One article with its full text")
     def get_article(article_id: str) -> dict[str, Any]:

@@ -181,8 +181,12 @@ class Pipeline:
 
     # --- articles --------------------------------------------------------------------------
 
-    def list_articles(self) -> list[ArticleSummary]:
-        return self.store.list_articles()
+    def list_articles(self, limit: int | None = None, offset: int = 0) -> list[ArticleSummary]:
+        """Newest first; all of them, or the page `limit`/`offset`."""
+        return self.store.list_articles(limit, offset)
+
+    def article_count(self) -> int:
+        return self.store.counts()["articles"]
 
     def get_article(self, article_id: str) -> Article:
         return self.store.get_article(article_id)

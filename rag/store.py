@@ -370,10 +370,13 @@ class Store:
         return [r[0] for r in self._conn().execute(
             "SELECT id FROM articles WHERE origin = ?", (origin,))]
 
-    def list_articles(self) -> list[ArticleSummary]:
+    def list_articles(self, limit: int | None = None, offset: int = 0) -> list[ArticleSummary]:
+        """Newest first (undated last); a page of them with `limit`/`offset`. The date index
+        orders the page: a page of a large archive reads only its own rows."""
         rows = self._conn().execute(
             "SELECT id, title, date, source, chunk_count, url FROM articles "
-            "ORDER BY COALESCE(date, '') DESC, added_at, id").fetchall()
+            "ORDER BY date DESC, added_at, id LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset)).fetchall()
         return [ArticleSummary(id=r[0], title=r[1], date=r[2], source=r[3], chunks=r[4], url=r[5])
                 for r in rows]
 

@@ -77,8 +77,12 @@ class FakePipeline:
             yield word + " "
         yield answer
 
-    def list_articles(self) -> list[ArticleSummary]:
-        return [ArticleSummary(a.id, a.title, a.date, a.source, 1) for a in self.articles.values()]
+    def list_articles(self, limit: int | None = None, offset: int = 0) -> list[ArticleSummary]:
+        rows = [ArticleSummary(a.id, a.title, a.date, a.source, 1) for a in self.articles.values()]
+        return rows[offset:None if limit is None else offset + limit]
+
+    def article_count(self) -> int:
+        return len(self.articles)
 
     def get_article(self, article_id: str) -> Article:
         try:
@@ -358,3 +362,16 @@ def test_openai_completion_carries_removed_sentences_and_backend_errors() -> Non
     final = [json.loads(e) for e in events if e != "[DONE]"][-1]
     assert final["choices"][0]["finish_reason"] == "stop"
     assert final["backend_error"] == "Could not reach Ollama"
+
+
+def test_articles_are_listed_a_page_at_a_time(client: TestClient) -> None:
+    for i in range(3):
+        client.post("/api/articles", files={"file": (f"n{i}.txt", f"Story {i}. Words.".encode())})
+    body = client.get("/api/articles", params={"limit": 2}).json()
+    assert body["count"] == 2 and body["total"] == 4 and body["offset"] == 0
+    rest = client.get("/api/articles", params={"limit": 2, "offset": 2}).json()
+    assert rest["count"] == 2
+    assert not {a["id"] for a in body["articles"]} & {a["id"] for a in rest["articles"]}
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "ten"}):
+        r = client.get("/api/articles", params=bad)
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request"

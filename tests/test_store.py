@@ -198,3 +198,18 @@ def test_an_index_from_before_the_tallies_is_counted_once_on_open(tmp_path: Path
     store.add_article(*_article(5))
     assert store.counts() == _true_counts(tmp_path)
     store.close()
+
+
+def test_articles_are_listed_newest_first_a_page_at_a_time(tmp_path: Path) -> None:
+    store = Store(tmp_path, BUILD)
+    batch = []
+    for i, date in enumerate(["2024-05-01", None, "2024-05-20", "2023-01-09"]):
+        art, *rest = _article(i)
+        batch.append((Article(id=art.id, title=art.title, text=art.text, origin=art.origin,
+                              date=date), *rest))
+    store.add_articles(batch)
+    everything = [a.id for a in store.list_articles()]
+    assert everything == ["art2", "art0", "art3", "art1"]  # undated last
+    assert [a.id for a in store.list_articles(2)] == everything[:2]
+    assert [a.id for a in store.list_articles(2, 2)] == everything[2:]
+    assert store.list_articles(5, 4) == []

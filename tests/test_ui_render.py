@@ -241,3 +241,9 @@ def test_chat_message_shows_removed_sentences_and_a_failed_backend() -> None:
     assert out.startswith("**The LLM backend failed; this is the extractive answer.**")
     assert "Connection refused" in out and "<script>" not in out
     assert "removed" not in render.chat_message(_answer())
+
+
+def test_articles_table_says_how_many_of_how_many_are_shown() -> None:
+    rows = [ArticleSummary("a1", "T", "2024-05-20", "AP", 3)]
+    assert "The newest 1 of 1,234 articles" in render.articles_table(rows, 1234)
+    assert "nr-more" not in render.articles_table(rows, 1)

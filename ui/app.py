@@ -157,9 +157,12 @@ def chat_api(pipeline: Pipeline, message: str,
 # --- articles tab ----------------------------------------------------------------------------
 
 
+ARTICLES_SHOWN = 200  # the newest; a large archive is browsed through the API or the CLI
+
+
 def list_view(pipeline: Pipeline) -> tuple[str, Any]:
-    rows = pipeline.list_articles()
-    return render.articles_table(rows), gr.update(
+    rows = pipeline.list_articles(ARTICLES_SHOWN)
+    return render.articles_table(rows, pipeline.article_count()), gr.update(
         choices=[render.article_choice(r) for r in rows], value=None
     )
 

@@ -191,9 +191,16 @@ def copy_text(answer: Answer) -> str:
 # --- articles tab ----------------------------------------------------------------------------
 
 
-def articles_table(rows: Sequence[ArticleSummary]) -> str:
+def articles_table(rows: Sequence[ArticleSummary], total: int | None = None) -> str:
+    """The articles, newest first; when `total` says there are more, a line saying how many
+    are shown and where the rest are."""
     if not rows:
         return '<p class="nr-empty">No articles yet. Upload some below.</p>'
+    more = ""
+    if total is not None and total > len(rows):
+        more = (f'<p class="nr-more">The newest {len(rows):,} of {total:,} articles. '
+                "<code>newsrag list</code> or <code>GET /api/articles?offset=…</code> "
+                "lists them all.</p>")
     body = "".join(
         "<tr>"
         f"<td>{esc(r.title)}</td><td>{esc(r.date or '')}</td><td>{esc(r.source)}</td>"
@@ -202,7 +209,7 @@ def articles_table(rows: Sequence[ArticleSummary]) -> str:
         for r in rows
     )
     return (
-        '<table class="nr-articles"><thead><tr><th>Title</th><th>Date</th><th>Source</th>'
+        f'{more}<table class="nr-articles"><thead><tr><th>Title</th><th>Date</th><th>Source</th>'
         f"<th>Chunks</th><th>Id</th></tr></thead><tbody>{body}</tbody></table>"
     )
 
