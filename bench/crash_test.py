@@ -6,7 +6,8 @@ process and checks:
   - it opens (no error, no lock left behind);
   - every article the child reported as stored is there;
   - every stored article is whole: its chunk rows, keyword rows, sentence rows and Chroma
-    vectors all agree with its chunk count, and no vector belongs to an unknown article.
+    vectors all agree with its chunk count, and no vector belongs to an unknown article;
+  - the row counts kept by triggers equal the rows.
 The last step re-runs the ingest to the end: the rest is added and nothing is duplicated.
 
     .venv/bin/python bench/crash_test.py [--trials 20] [--articles 200] [--fake]
@@ -111,6 +112,10 @@ def check(index: Path, reported: set[str], fake: bool) -> tuple[int, list[str]]:
             problems.append(f"{aid}: no sentences")
     if store.vector_count() != sum(r[2] for r in rows):
         problems.append(f"vectors {store.vector_count()} != chunks {sum(r[2] for r in rows)}")
+    true_counts = {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                   for t in ("articles", "chunks", "sentences")}
+    if store.counts() != true_counts:  # the trigger-kept tallies (rag/store.py)
+        problems.append(f"tallies {store.counts()} != rows {true_counts}")
     if con.execute("SELECT COUNT(*) FROM pending").fetchone()[0]:
         problems.append("pending journal not cleared")
     pipe.close()
