@@ -52,7 +52,8 @@ CONDENSE_PROMPT = (
 # sources and the question are read per question (the system prompt before them stays cached):
 # sentences are clipped to the words around what the question asks, titles to a few words.
 MAX_SOURCE_WORDS = 60  # longer "sentences" are usually lists or run-ons: skipped
-PROMPT_SOURCE_WORDS = 28  # the prompt shows at most this many words of a source sentence
+PROMPT_SOURCE_WORDS = 24  # the prompt shows at most this many words of a source sentence
+CLIP_TAIL = 8  # ...keeping this many after the last word the question names, where it can
 TITLE_WORDS = 4
 
 # Text that speaks to an AI system rather than reporting news: kept out of every prompt.
@@ -101,8 +102,10 @@ def _terms(text: str) -> set[str]:
 
 
 def clip_sentence(text: str, question: str, max_words: int = PROMPT_SOURCE_WORDS) -> str:
-    """The sentence, or its `max_words` words that share the most terms with the question,
-    marked with "…" where cut. This is what the model reads; the verifier and the citation
+    """The sentence, or a run of `max_words` of its words that shares the most terms with the
+    question, marked with "…" where cut: the earliest such run (news sentences lead with their
+    subject) that still shows `CLIP_TAIL` words after the last match (the answer tends to follow
+    what the question names). This is what the model reads; the verifier and the citation
     still use the whole sentence."""
     words = text.split()
     if len(words) <= max_words:
@@ -112,8 +115,11 @@ def clip_sentence(text: str, question: str, max_words: int = PROMPT_SOURCE_WORDS
     scores = [sum(hits[i:i + max_words]) for i in range(len(words) - max_words + 1)]
     top = max(scores)
     tied = [i for i, score in enumerate(scores) if score == top]
-    # the middle of the tied windows, so the matches sit centred; nothing matches: the start
-    best = tied[len(tied) // 2] if top else 0
+    best = tied[0]
+    if top:
+        last = max(j for j in range(best, best + max_words) if hits[j])
+        want = last + CLIP_TAIL - max_words + 1
+        best = next((i for i in tied if i >= want), tied[-1])
     clipped = " ".join(words[best:best + max_words])
     return ("…" if best else "") + clipped + ("…" if best + max_words < len(words) else "")
 

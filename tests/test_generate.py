@@ -121,9 +121,14 @@ def test_long_source_sentences_are_clipped_around_what_the_question_asks() -> No
             "Niamey between delegations of both countries, officials said that the last US "
             "troops would leave Niger by September 15, ending a decade of cooperation.")
     clipped = clip_sentence(long, "When will the last US troops leave Niger?", max_words=16)
-    assert len(clipped.split()) == 16
-    assert clipped.startswith("…") and clipped.endswith("…")
+    assert len(clipped.split()) == 16 and clipped.startswith("…")
+    # what the question names, and the words after it, where the answer tends to be
     assert "last US troops would leave Niger by September 15" in clipped
+    subject_first = ("The Synergy of Nigerien Civil Society Organizations, the group behind the "
+                     "protests, claimed that a significant number of civilians and Nigerien "
+                     "soldiers had lost their lives due to the presence of a foreign force.")
+    clipped = clip_sentence(subject_first, "Which group organised the protests?", max_words=20)
+    assert clipped.startswith("The Synergy of Nigerien") and clipped.endswith("…")
     no_match = clip_sentence(long, "When?", max_words=16)
     assert no_match.startswith("In a statement") and no_match.endswith("…")
 
