@@ -357,13 +357,15 @@ def test_the_local_model_reads_the_fixed_prefix_once(local_pipeline: Pipeline) -
 
     llm = local_pipeline.generator.llm
     assert isinstance(llm, LocalLLM)
+    local_pipeline.ask("Who is Niger's prime minister?")  # loads the model; warms the cache
     local_pipeline.ask(QUESTION)
-    first = llm.timings[-1]
+    first, asked = llm.timings[-1], len(llm.timings)
     local_pipeline.ask("Which president did they overthrow?",
                        [Turn("user", QUESTION), Turn("assistant", "By September 15 [1].")])
-    local_pipeline.ask("Who is Niger's prime minister?")
+    assert len(llm.timings) > asked  # the follow-up was condensed (and maybe answered)
+    local_pipeline.ask("Which Russian mercenary group did Niger turn to?")
     later = llm.timings[-1]
     assert later["cache_n"] >= 60  # the system prompt (~75 tokens) and the turn's start
-    assert later["prompt_n"] < later["cache_n"]  # only the question's own part is read
-    assert later["prompt_n"] + later["cache_n"] < 250  # short prompts: sentences, not chunks
-    assert first["cache_n"] > 0
+    # only the question's own part is read: two clipped sentences and the question
+    assert later["prompt_n"] <= 150, later
+    assert first["cache_n"] >= 60  # the warm-up question left the prefix in the cache
