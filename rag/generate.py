@@ -3,11 +3,10 @@ sentences, then every sentence is verified against the sources (rag/verify.py).
 
 Why sentences, not chunks: small local models read prompts at ~50 tokens/s on 2 cores, so a
 prompt of five 200-word chunks costs ~30 s before the first token. The extractive answerer has
-already ranked every sentence of the retrieved passages; the top two, clipped to the words
-around what the question asks, carry the answer in ~100 tokens. The fixed system prompt comes
-first, byte-identical, so llama.cpp keeps it in the KV cache between questions (its RAM prompt
-cache restores it even after a follow-up was condensed with another prompt): per question only
-the sources and the question are read.
+already ranked every sentence of the retrieved passages; the top two carry the answer in ~100
+tokens. The fixed system prompt comes first, byte-identical, so llama.cpp keeps it in the KV
+cache between questions (its RAM prompt cache restores it even after a follow-up was condensed
+with another prompt): per question only the sources and the question are read.
 
 What the model writes is a draft. It streams to the user as it arrives; the final `Answer` holds
 only the sentences the verifier accepted, each cited to the source sentence that supports it
@@ -49,12 +48,13 @@ CONDENSE_PROMPT = (
     "to, using the conversation. Reply with the question only."
 )
 # Every prompt token costs ~20-25 ms on 2 cores (llama.cpp reads ~40-50 tokens/s), and only the
-# sources and the question are read per question (the system prompt before them stays cached):
-# sentences are clipped to the words around what the question asks, titles to a few words.
+# sources and the question are read per question (the system prompt before them stays cached).
+# Clipping every sentence to ~24 words and titles to 4 cost 4 of 36 test answers (the answer or
+# a telling title word was cut): only run-ons are clipped.
 MAX_SOURCE_WORDS = 60  # longer "sentences" are usually lists or run-ons: skipped
-PROMPT_SOURCE_WORDS = 24  # the prompt shows at most this many words of a source sentence
+PROMPT_SOURCE_WORDS = 40  # longer ones (run-ons) are clipped to this many words for the prompt
 CLIP_TAIL = 8  # ...keeping this many after the last word the question names, where it can
-TITLE_WORDS = 4
+TITLE_WORDS = 6  # 4 read like a statement ("The United States is…") and misled the model
 
 # Text that speaks to an AI system rather than reporting news: kept out of every prompt.
 _INJECTION = re.compile(

@@ -129,8 +129,8 @@ class Settings(BaseModel):
     )
     llm_sources: int = Field(
         2, ge=1, le=12,
-        description="Source sentences put in the LLM prompt, each clipped to the words around "
-        "what the question asks (fewer = faster first token: ~40-50 prompt tokens/s on 2 cores).",
+        description="Source sentences put in the LLM prompt (fewer = faster first token: the "
+        "local model reads ~40-50 prompt tokens/s on 2 cores).",
     )
     llm_threads: int = Field(
         0, ge=0, le=256, description="CPU threads for backend 'local'; 0 = all cores."
