@@ -3,7 +3,7 @@ sentences, then every sentence is verified against the sources (rag/verify.py).
 
 Why sentences, not chunks: small local models read prompts at ~50 tokens/s on 2 cores, so a
 prompt of five 200-word chunks costs ~30 s before the first token. The extractive answerer has
-already ranked every sentence of the retrieved passages; the top two carry the answer in ~100
+already ranked every sentence of the retrieved passages; the top two carry the answer in ~120
 tokens. The fixed system prompt comes first, byte-identical, so llama.cpp keeps it in the KV
 cache between questions (its RAM prompt cache restores it even after a follow-up was condensed
 with another prompt): per question only the sources and the question are read.

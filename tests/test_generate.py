@@ -367,5 +367,5 @@ def test_the_local_model_reads_the_fixed_prefix_once(local_pipeline: Pipeline) -
     later = llm.timings[-1]
     assert later["cache_n"] >= 60  # the system prompt (~75 tokens) and the turn's start
     # only the question's own part is read: two clipped sentences and the question
-    assert later["prompt_n"] <= 150, later
+    assert later["prompt_n"] <= 200, later
     assert first["cache_n"] >= 60  # the warm-up question left the prefix in the cache
