@@ -158,6 +158,13 @@ class Generator:
     def name(self) -> str:
         return self.llm.name
 
+    def warm_up(self) -> None:
+        """Load the model and read the fixed system prompt once (it stays in the KV cache), so
+        the first question reads only its own sources. Raises BackendError if it cannot."""
+        for _ in self.llm.complete([{"role": "system", "content": SYSTEM_PROMPT},
+                                    {"role": "user", "content": "Reply with OK."}], 1):
+            pass
+
     def condense(self, question: str, history: Sequence[Turn]) -> str | None:
         """A standalone version of a follow-up, or None (the caller keeps its own)."""
         try:

@@ -369,3 +369,12 @@ def test_the_local_model_reads_the_fixed_prefix_once(local_pipeline: Pipeline) -
     # only the question's own part is read: two clipped sentences and the question
     assert later["prompt_n"] <= 200, later
     assert first["cache_n"] >= 60  # the warm-up question left the prefix in the cache
+
+
+def test_warm_up_sends_the_fixed_system_prompt_once() -> None:
+    llm = ScriptedLLM("OK")
+    Generator(llm, None).warm_up()
+    assert len(llm.calls) == 1 and llm.calls[0][0] == {"role": "system", "content": SYSTEM_PROMPT}
+    failing = ScriptedLLM(error=BackendError("down"))
+    with pytest.raises(BackendError):
+        Generator(failing, None).warm_up()

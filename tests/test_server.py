@@ -287,3 +287,15 @@ def test_gradio_queue_runs_several_chats_at_once(tmp_path: Path) -> None:
         elapsed = time.perf_counter() - t0
     assert [r["question"] for r in results] == ["q0", "q1", "q2", "q3"]
     assert elapsed < 3.0, f"4 one-second chats took {elapsed:.1f}s: the queue serialised them"
+
+
+def test_start_up_with_an_unreachable_llm_backend_warns_and_still_serves(
+        index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings.load({"index_dir": index_dir, "backend": "openai-compatible",
+                              "llm_base_url": f"http://127.0.0.1:{free_port()}/v1",
+                              "llm_model": "m", "llm_timeout_s": 2}, env={})
+    pipeline = prepare(settings)
+    out = capsys.readouterr().out
+    assert "Warning: LLM backend 'openai-compatible' is not ready" in out
+    answer = pipeline.ask(QUESTION)
+    assert answer.backend_error and answer.citations  # the extractive answer, with the reason

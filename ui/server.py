@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from rag.api import API_KEY_ENV, api_key_from_env, create_app
+from rag.errors import NewsragError
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from ui.app import CSS, HEAD, build_ui
@@ -75,6 +76,15 @@ def prepare(settings: Settings) -> Pipeline:
         print(f"Indexed the sample corpus: {len(report.added)} articles, "
               f"{report.chunks_added} chunks.", flush=True)
     pipeline.retrieve("warm-up", top_k=1)  # loads the embedding model and the keyword index
+    if settings.backend != "extractive":
+        t1 = time.perf_counter()
+        try:
+            pipeline.generator.warm_up()
+            print(f"LLM backend '{settings.backend}' ready ({time.perf_counter() - t1:.1f}s).",
+                  flush=True)
+        except NewsragError as exc:  # the page still serves extractive answers
+            print(f"Warning: LLM backend '{settings.backend}' is not ready: {exc} "
+                  "Answers fall back to the extractive answerer until it is.", flush=True)
     stats = pipeline.stats()
     print(f"Index ready: {stats.get('articles')} articles, {stats.get('chunks')} chunks "
           f"({time.perf_counter() - t0:.1f}s).", flush=True)
