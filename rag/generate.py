@@ -54,6 +54,8 @@ CONDENSE_PROMPT = (
 MAX_SOURCE_WORDS = 60  # longer "sentences" are usually lists or run-ons: skipped
 PROMPT_SOURCE_WORDS = 40  # longer ones (run-ons) are clipped to this many words for the prompt
 CLIP_TAIL = 8  # ...keeping this many after the last word the question names, where it can
+# A sentence the extractive answer did not cite goes in only with this share of the best score.
+EXTRA_SOURCE_RATIO = 0.9
 TITLE_WORDS = 6  # 4 read like a statement ("The United States is…") and misled the model
 
 # Text that speaks to an AI system rather than reporting news: kept out of every prompt.
@@ -74,10 +76,15 @@ def select_sources(extractive: Answer, ranked: Sequence[Candidate], k: int) -> l
     first = [c for c in ranked if (c.article_id, c.start) in cited]
     chosen: list[Candidate] = []
     seen: set[str] = set()
+    # Beyond the extractive answer's own sentences, only near-equal runners-up: every source
+    # is ~50 prompt tokens, ~1 s before the first token on 2 cores.
+    floor = max((c.score for c in ranked), default=0.0) * EXTRA_SOURCE_RATIO
     for c in [*first, *ranked]:
         key = " ".join(c.text.split()).casefold()
         if key in seen or looks_like_injection(c.text) or len(c.text.split()) > MAX_SOURCE_WORDS:
             continue
+        if chosen and c not in first and c.score < floor:
+            break
         seen.add(key)
         chosen.append(c)
         if len(chosen) >= k:

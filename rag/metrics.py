@@ -194,7 +194,8 @@ _MARKER_RUN = re.compile(r"(?:\s*\[\d+\])+")
 # Words that frame a claim as someone's report ("As of about 19 May (AP): ...", "Earlier, X
 # reported: ..."): they say who and when, which the citation's metadata attests, not its text.
 _ATTRIBUTION = frozenset(terms("as of about according report reported reports said says "
-                               "earlier differ differs undated dated", keep_stopwords=True))
+                               "earlier differ differs undated dated source sources per yes",
+                               keep_stopwords=True))
 _NEGATION = re.compile(r"\b(not|no|never|without|neither|nor|none|cannot)\b|n't\b",
                        re.IGNORECASE)
 
@@ -235,8 +236,7 @@ _NOT_NEGATION = re.compile(r"\bno (later|earlier|more|less|fewer|sooner) than\b|
 
 
 def _negated(text: str) -> bool:
-    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", text.replace("\u201c", "").replace(
-        "\u201d", ""))))
+    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", re.sub("[\"\u201c\u201d]", "", text))))
 
 
 def citation_precision(supports: Sequence[bool]) -> float:

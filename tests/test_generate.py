@@ -19,6 +19,7 @@ from rag.generate import (
     build_messages,
     clip_sentence,
     looks_like_injection,
+    select_sources,
 )
 from rag.llm import ScriptedLLM
 from rag.pipeline import Pipeline
@@ -378,3 +379,22 @@ def test_warm_up_sends_the_fixed_system_prompt_once() -> None:
     failing = ScriptedLLM(error=BackendError("down"))
     with pytest.raises(BackendError):
         Generator(failing, None).warm_up()
+
+
+def test_sources_are_the_cited_sentences_plus_only_near_equal_runners_up() -> None:
+    import numpy as np
+
+    from rag.answer import Candidate
+    from rag.types import Chunk, Citation, Passage
+
+    def cand(i: int, score: float) -> Candidate:
+        text = f"Sentence number {i} says a thing about the troops."
+        p = Passage(Chunk(f"a{i}:0", f"a{i}", 0, text, 0, len(text)), "T", None, "S", 1.0)
+        return Candidate(f"a{i}", 0, 0, len(text), text, p, np.zeros(4), score=score)
+
+    ranked = [cand(1, 1.0), cand(2, 0.95), cand(3, 0.5)]
+    cited = Citation(1, "a1", "T", None, "S", "a1:0", ranked[0].text, 0, 10, 1.0)
+    answer = Answer("Q?", "x [1]", False, (cited,))
+    assert [c.article_id for c in select_sources(answer, ranked, 3)] == ["a1", "a2"]
+    ranked[1].score = 0.6  # not near-equal: the model reads one source, half the tokens
+    assert [c.article_id for c in select_sources(answer, ranked, 3)] == ["a1"]

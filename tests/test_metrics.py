@@ -216,3 +216,8 @@ def test_claim_with_a_new_fact_number_or_flipped_negation_is_not_supported() -> 
     assert not m.claim_supported("US troops will not leave Niger.", plain)
     assert m.claim_supported("US troops will leave Niger by 15 September.", QUOTE)
     assert m.claim_supported("Earlier, AP reported: troops leave Niger", QUOTE, "AP")
+
+
+def test_judge_reads_straight_quotes_and_answer_particles_alike() -> None:
+    claim = 'Yes, according to the source, US troops will leave Niger "no later" than 15 September'
+    assert m.claim_supported(claim, QUOTE)
