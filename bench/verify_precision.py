@@ -28,11 +28,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=Path, default=ROOT / "tests" / "data" / "verify_pairs.jsonl")
     ap.add_argument("--errors", action="store_true", help="List every misjudged pair.")
-    ap.add_argument("--split", choices=["all", "tuning", "heldout"], default="all",
+    ap.add_argument("--split", choices=["all", "tuning", "heldout", "heldout2"], default="all",
                     help="'tuning': the pairs the thresholds were set on; 'heldout': pairs "
                     "written afterwards and never tuned on.")
     ap.add_argument("--no-embeddings", action="store_true",
                     help="Judge without embedding similarity (hard checks and coverage only).")
+    ap.add_argument("--no-question", action="store_true",
+                    help="Judge without the question a pair's claim answers (where it has one).")
     args = ap.parse_args()
 
     from rag.verify import Source, support
@@ -55,7 +57,8 @@ def main() -> int:
     for i, r in enumerate(rows):
         source = Source(r["source"], r.get("title", ""), r.get("date"),
                         None if source_vecs is None else source_vecs[i])
-        s = support(r["claim"], source, None if claim_vecs is None else claim_vecs[i])
+        question = "" if args.no_question else r.get("question", "")
+        s = support(r["claim"], source, None if claim_vecs is None else claim_vecs[i], question)
         gold = bool(r["supported"])
         total_by_kind[r["kind"]] += 1
         if s.ok and gold:

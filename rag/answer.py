@@ -440,7 +440,7 @@ class ExtractiveAnswerer:
                     when = display_article_date(c.passage.date, c.passage.date_inferred)
                     lead = ("Earlier," if is_pending(c.text) and not is_pending(chosen[0].text)
                             else "Reports differ:")
-                    parts.append(f"{lead} {c.passage.source} ({when}) reported: {c.text} [{n}]")
+                    parts.append(f"{lead} {_reporter(c.passage)} ({when}) reported: {c.text} [{n}]")
                 else:
                     parts.append(f"{c.text} [{n}]")
             if not parts:
@@ -450,7 +450,7 @@ class ExtractiveAnswerer:
                 # Say whose report it is and whether its date is an estimate: a journalist
                 # must be able to check "as of" against the source.
                 when = display_article_date(as_of.date, as_of.date_inferred)
-                text = f"As of {when} ({as_of.source}): {text}"
+                text = f"As of {when} ({_reporter(as_of)}): {text}"
             texts.append(text)
         return " ".join(texts), citations
 
@@ -549,3 +549,16 @@ class ExtractiveAnswerer:
     def _overlap(a: Candidate, b: Candidate) -> float:
         ta, tb = set(terms(a.text)), set(terms(b.text))
         return len(ta & tb) / max(1, min(len(ta), len(tb)))
+
+
+_FILE_NAME = re.compile(r"^[^\s/]+\.[A-Za-z0-9]{2,5}$")
+
+
+def _reporter(passage: Passage) -> str:
+    """Who reported it, for the reader: the publisher, or the article's title in quotes when
+    only a file name is known ("000_e847….txt" tells a journalist nothing)."""
+    if passage.source and not _FILE_NAME.match(passage.source):
+        return passage.source
+    words = passage.title.split()
+    short = " ".join(words[:8]).rstrip("…,:;") + ("…" if len(words) > 8 else "")
+    return f"“{short}”" if short else passage.source

@@ -210,7 +210,8 @@ class Generator:
             return
         timings["generate"] = _ms(t0)
         t1 = time.perf_counter()
-        checked = verify("".join(parts), [_as_source(c) for c in sources], self.embedder)
+        checked = verify("".join(parts), [_as_source(c) for c in sources], self.embedder,
+                         question)
         timings["verify"] = _ms(t1)
         timings["total"] = timings.get("total", 0.0) + _ms(t0)
         yield self._compose(extractive, sources, checked, timings)

