@@ -1,10 +1,13 @@
 """Build an int8 ONNX copy of a sentence-transformers model folder, locally and offline.
 
-The recipe: torch.onnx export of the transformer (eager attention, so onnxruntime's BERT
-optimizer can fuse it into its Attention/SkipLayerNorm/BiasGelu kernels), then dynamic int8
-quantisation of the weights. Per-channel scales with reduce_range keep cosine agreement with the
-float model at ~0.99: the default per-tensor int8 saturates on AVX2 CPUs without VNNI and drops
-it to ~0.94. Only the ingredients on disk are used: no hub, no optimum.
+The recipe: torch.onnx export of the transformer (eager attention), then dynamic int8
+quantisation of the weights' MatMuls; onnxruntime fuses the rest (SkipLayerNorm, Gelu, the
+scaled QK^T) when it loads the file. Fusing the graph first with its BERT optimizer, as v1 did,
+puts the QKV projections and attention into one QAttention kernel that ran ~15% slower
+(bench/embed_speed.py, AVX-512 VNNI CPU: 4-chunk batch 73 vs 85 ms on one thread, same cosine).
+Per-channel scales with reduce_range keep cosine agreement with the float model at ~0.99: the
+default per-tensor int8 saturates on AVX2 CPUs without VNNI and drops it to ~0.94. Only the
+ingredients on disk are used: no hub, no optimum.
 
 The result is cached under `$XDG_CACHE_HOME/newsrag/onnx/` (or `~/.cache/...`), keyed by the
 weights' sha256, the recipe version and the onnxruntime version, so a changed model or runtime
@@ -20,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-RECIPE = "v1-eager-fused-dyn-int8-perchannel-rr"
+RECIPE = "v2-eager-dyn-int8-perchannel-rr"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -50,8 +53,7 @@ def int8_model_path(model_dir: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             work = Path(tmp)
             _export_float(model_dir, work / "float.onnx")
-            _fuse(work / "float.onnx", work / "fused.onnx", model_dir)
-            _quantise(work / "fused.onnx", work / "int8.onnx")
+            _quantise(work / "float.onnx", work / "int8.onnx")
             os.replace(work / "int8.onnx", target)  # atomic: readers see all of it or none
     return target
 
@@ -85,23 +87,10 @@ def _export_float(model_dir: Path, out: Path) -> None:
                           opset_version=17, dynamo=False)
 
 
-def _fuse(src: Path, out: Path, model_dir: Path) -> None:
-    import json
-
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    optimized = optimize_model(str(src), model_type="bert",
-                               num_heads=int(config["num_attention_heads"]),
-                               hidden_size=int(config["hidden_size"]), opt_level=1)
-    optimized.save_model_to_file(str(out))
-
-
 def _quantise(src: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True,
                      reduce_range=True,
-                     # the fused ops are in the com.microsoft domain, where shape inference
-                     # cannot type their outputs; they are all float32
+                     # where shape inference cannot type an output, it is float32
                      extra_options={"DefaultTensorType": 1})
