@@ -210,14 +210,54 @@ def _misplaced_role(claim: str, source: str) -> tuple[str, str] | None:
         if role not in _ROLE_WORDS:
             continue
         person = []
+        prev = w
         for nxt in c_words[i + 1:i + 6]:  # "Deputy Secretary of State Kurt Campbell"
             if nxt in names and stem(nxt) not in _ROLE_WORDS:
-                person.append(nxt)
+                if prev != "of":  # "minister of Niger" names a country, not the minister
+                    person.append(nxt)
             elif not (stem(nxt) in _ROLE_WORDS or nxt in ("of", "state")):
                 break
+            prev = nxt
         spots = [j for j, sw in enumerate(s_words) for n in person[-2:] if sw == n]
         if spots and not any(role in s_stems[max(0, j - 6):j + 3] for j in spots):
             return role, person[-1]
+    return None
+
+
+_PASSIVE = frozenset("was were is are been being be".split())
+
+
+def _swapped_roles(claim: str, source: str) -> tuple[str, str, str] | None:
+    """(name, word, name) when the claim puts two names on the opposite sides of a word from
+    where the source puts them: "Washington asked Niger to withdraw" from "Niger asked
+    Washington to withdraw". A passive claim ("X was condemned by Y") is read the other way
+    round. Only words and names that occur once in each are compared."""
+    c_words, s_words = words(claim), words(source)
+    names = {n for n in _names(claim) if n not in _ROLE_WORDS}
+
+    def positions(ws: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        stems = [stem(w) for w in ws]
+        name_pos = {n: ws.index(n) for n in names if ws.count(n) == 1}
+        term_pos = {t: i for i, t in enumerate(stems)
+                    if stems.count(t) == 1 and ws[i] not in names and ws[i] not in STOPWORDS
+                    and len(t) > 2}
+        return name_pos, term_pos
+
+    c_names, c_terms = positions(c_words)
+    s_names, s_terms = positions(s_words)
+    shared_names = [n for n in c_names if n in s_names]
+    for t, ci in c_terms.items():
+        si = s_terms.get(t)
+        if si is None:
+            continue
+        passive = (ci > 0 and c_words[ci - 1] in _PASSIVE
+                   and "by" in c_words[ci + 1:ci + 3])
+        before = [n for n in shared_names if (c_names[n] < ci) != passive]
+        after = [n for n in shared_names if (c_names[n] > ci) != passive]
+        for a in before:
+            for b in after:
+                if a != b and s_names[a] > si > s_names[b]:
+                    return a, t, b
     return None
 
 
@@ -392,6 +432,9 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
     misplaced = _misplaced_role(claim, body)
     if misplaced:
         return no(f"the source does not call {misplaced[1]} {misplaced[0]!r}")
+    swapped = _swapped_roles(claim, source.text)
+    if swapped:
+        return no(f"{swapped[0]} and {swapped[2]} swap sides of {swapped[1]!r}")
     if (_ATTRIBUTION & set(words(_META_SPEECH.sub(" ", claim)))
             and not _REPORTED_SPEECH & set(words(body))):
         return no("attributes speech the source does not report")
