@@ -38,7 +38,8 @@ EMPTY_INDEX_TEXT = (
 
 # --- answer types ------------------------------------------------------------------------------
 
-DATE, NUMBER, PERSON, PLACE, NONE = "date", "number", "person", "place", "none"
+DATE, NUMBER, PERSON, PLACE, ENTITY, NONE = ("date", "number", "person", "place", "entity",
+                                             "none")
 
 _TYPE_PATTERNS = [
     (DATE, r"^\s*when\b|\bwhat (date|day|year|month|time)\b|\bby when\b|\bwhich (date|day|year|"
@@ -52,6 +53,12 @@ _TYPE_PATTERNS = [
              r"spokesperson|spokesman|general|secretary)\b|\bwhat is the name of\b|\bwho\b"),
     (PLACE, r"^\s*where\b|\bwhich (city|country|countries|town|region|base|capital|place)\b|"
             r"\bin what (city|country|town)\b|\bwhat (city|country|town|capital)\b"),
+    # "Which group / survey / agency ...?" asks for the name of a body: a capitalised name the
+    # question does not already contain.
+    (ENTITY, r"\b(which|what) (group|groups|organi[sz]ations?|survey|poll|study|report|company|"
+             r"companies|agency|agencies|news agenc(y|ies)|party|parties|newspaper|network|"
+             r"militia|movement|body|bodies|institution|firm|union|coalition|alliance|"
+             r"ministry|department|court|programme|program|operation|mission|force|forces)\b"),
 ]
 _MONTH = (r"(january|february|march|april|may|june|july|august|september|october|november|"
           r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b")
@@ -70,7 +77,9 @@ _PERSON_TITLES = re.compile(
     r"\b(president|minister|secretary|spokesperson|spokesman|spokeswoman|leader|general|col|"
     r"colonel|chief|ambassador|official|officials|commander|king|queen|prime)\b", re.IGNORECASE)
 _CAP_SEQ = re.compile(r"\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)+")
-_PLACE_CUE = re.compile(r"\b(in|at|from|to|near|into)\s+(the\s+)?[A-Z][\w’'-]+")
+# "to the capital Niamey" names a city; "to the capital of Niger" does not.
+_PLACE_CUE = re.compile(r"\b(?:(?:in|at|from|to|near|into)\s+(?:the\s+)?|capital\s+|city of\s+)"
+                        r"[A-Z][\w’'-]+")
 _TEMPORAL = re.compile(r"\b(now|current|currently|latest|still|yet|deadline|must|will|today|"
                        r"final|remain|remaining)\b", re.IGNORECASE)
 _LIST_CUE = re.compile(r"\b(which|what)\s+\w+(ies|s)\b|\b(list|name)\b|\bwhat are\b|\bwho are\b",
@@ -113,15 +122,35 @@ def satisfies(kind: str, sentence: str, question: str) -> bool:
             return bool(_NUMBER_EVIDENCE.search(rest))
         return bool(_NUMBER_EVIDENCE.search(sentence))
     qwords = set(words(question))
+    if "us" in qwords or "u.s" in qwords:
+        qwords |= {"united", "states", "america", "american", "u", "s"}
+    if kind == ENTITY:
+        return any(not _in_question(w, qwords) for name in _names_in(sentence)
+                   for w in words(name))
     if kind == PERSON:
         names = [n for n in _CAP_SEQ.findall(sentence) if not set(words(n)) <= qwords]
         return bool(names) or bool(_PERSON_TITLES.search(sentence))
     if kind == PLACE:
-        # A capitalised word after a preposition, other than a month ("in July") or a
-        # demonym ("from Russian"), and not already in the question.
-        return any(w not in qwords and not _NOT_PLACES.search(w)
+        # A capitalised word after a preposition or "the capital", other than a month ("in
+        # July") or a demonym ("from Russian"), and not already in the question.
+        return any(not _in_question(w, qwords) and not _NOT_PLACES.search(w)
                    for m in _PLACE_CUE.finditer(sentence) for w in words(m.group(0))[-1:])
     return True
+
+
+def _in_question(word: str, qwords: set[str]) -> bool:
+    """The question names it already: the same word, or one sharing its first five letters
+    (Niger ~ Nigeriens)."""
+    return word in qwords or (len(word) >= 5 and any(q[:5] == word[:5] for q in qwords))
+
+
+_NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[A-Za-z]")
+
+
+def _names_in(sentence: str) -> list[str]:
+    """Capitalised words that are not the sentence's first, nor months or weekdays."""
+    return [m.group(0) for m in _NAME_WORD.finditer(sentence)
+            if not _NOT_PLACES.search(m.group(0)) and m.group(0).casefold() not in STOPWORDS]
 
 
 # --- entities a question names -----------------------------------------------------------------

@@ -2,6 +2,7 @@ import pytest
 
 from rag.answer import (
     DATE,
+    ENTITY,
     NONE,
     NUMBER,
     PERSON,
@@ -28,6 +29,8 @@ from rag.types import Turn
     ("Where is the drone base?", PLACE),
     ("Which countries turned to Moscow?", PLACE),
     ("Why did Niger end the agreement?", NONE),
+    ("Which group organised the protests?", ENTITY),
+    ("What news agencies did officials tell?", ENTITY),
 ])
 def test_answer_type_follows_the_question_word(question: str, kind: str) -> None:
     assert answer_type(question) == kind
@@ -41,6 +44,19 @@ def test_a_sentence_satisfies_the_asked_for_type() -> None:
     assert not satisfies(NUMBER, "Instructors arrived with equipment.", "How many instructors?")
     assert satisfies(PERSON, "The talks were led by Kurt Campbell.", "Who led the talks?")
     assert satisfies(PLACE, "The base is in Agadez.", "Where is the base?")
+
+
+def test_a_body_or_a_city_is_a_name_the_question_does_not_already_hold() -> None:
+    q = "Which survey found that most Nigeriens disagreed?"
+    assert satisfies(ENTITY, "Most disagreed, according to an Afrobarometer survey.", q)
+    # "Niger" is the question's "Nigeriens"; a sentence's first word is no name.
+    assert not satisfies(ENTITY, "Public opinion in Niger was hostile, a survey said.", q)
+    assert not satisfies(ENTITY, "Surveys found most people disagreed.", q)
+    city = "To which city will the US delegation travel?"
+    assert satisfies(PLACE, "A U.S. delegation will head to the capital Niamey.", city)
+    # The United States is the question's "US"; "the capital of Niger" names no city.
+    assert not satisfies(PLACE, "A delegation from the United States will travel to the "
+                         "capital of Niger.", city)
 
 
 def test_named_entities_are_the_capitalised_things_a_question_is_about() -> None:
