@@ -32,7 +32,7 @@ from rag.embed import Embedder
 from rag.errors import BackendError
 from rag.llm import LLM, Message
 from rag.types import Answer, Citation, Turn
-from rag.verify import Source, Verification, verify
+from rag.verify import Source, Support, Verdict, Verification, verify
 
 # Worded for a 1.5B model: "reply only: The articles don't say" made it refuse half of the
 # questions its sources answered; "if the sources are about something else" did not.
@@ -222,9 +222,17 @@ class Generator:
             # Nothing verified (or the model refused while the extractive answer did not):
             # the extractive answer, whose quotes are verified by construction, stands.
             return replace(extractive, removed=checked.removed, timings_ms=timings)
+        # What the extractive answer quoted and no kept sentence cites is quoted too: the
+        # model's answer never has fewer facts than the one without it ("..., and how much did
+        # the base cost?" when the model's sentence on the cost failed).
+        used = {i for v in checked.kept for i in v.sources}
+        quoted = {(c.article_id, c.start) for c in extractive.citations}
+        extra = [Verdict(c.text, (i,), Support(True, 1.0, 1.0, ""), quoted=True)
+                 for i, c in enumerate(sources)
+                 if i not in used and (c.article_id, c.start) in quoted]
         numbers: dict[int, int] = {}  # source index -> citation number, by first use
         sentences = []
-        for v in checked.kept:
+        for v in [*checked.kept, *extra]:
             for idx in v.sources:
                 numbers.setdefault(idx, len(numbers) + 1)
             marks = "".join(f"[{numbers[i]}]" for i in v.sources)

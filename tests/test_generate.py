@@ -162,15 +162,33 @@ def test_a_draft_with_nothing_verified_falls_back_to_the_extractive_answer(
 
 
 def test_markers_the_model_left_out_are_attached_from_provenance(tmp_path: Path) -> None:
+    replies: list[str] = []
+
     def no_markers(body: dict[str, Any]) -> str:
-        return sources_in(body)[0]
+        replies.append(sources_in(body)[0])
+        return replies[-1]
 
     with FakeLLMServer(reply_fn=no_markers) as server:
         pipe = llm_pipeline(tmp_path, server.url + "/v1")
         pipe.ensure_sample_corpus()
         answer = pipe.ask(QUESTION)
         assert answer.backend == "openai-compatible"
-        assert answer.text.endswith("[1]") and len(answer.citations) == 1
+        assert answer.text.startswith(replies[-1].rstrip(".") + ". [1]")
+        assert answer.citations[0].quote.startswith(replies[-1].rstrip(".…")[:40])
+        assert_citations_round_trip(pipe, answer)
+        pipe.close()
+
+
+def test_what_the_extractive_answer_quoted_is_kept_when_the_model_leaves_it_out(
+        tmp_path: Path) -> None:
+    """The question's extractive answer quotes two sentences (the date and the four months);
+    a model that restates only the first still gives an answer with both."""
+    with FakeLLMServer(reply_fn=lambda body: sources_in(body)[0] + " [1]") as server:
+        pipe = llm_pipeline(tmp_path, server.url + "/v1")
+        pipe.ensure_sample_corpus()
+        answer = pipe.ask(QUESTION)
+        assert answer.backend == "openai-compatible" and len(answer.citations) >= 2
+        assert answer.text.endswith(f"{answer.citations[-1].quote} [{len(answer.citations)}]")
         assert_citations_round_trip(pipe, answer)
         pipe.close()
 
