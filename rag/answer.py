@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag.conflicts import disagreement, is_pending
+from rag.conflicts import disagreement, is_pending, schedules
 from rag.dates import display_article_date
 from rag.deeplink import text_fragment_url
 from rag.embed import Vectors
@@ -94,6 +94,12 @@ def answer_type(question: str) -> str:
     return NONE
 
 
+_DEADLINE_Q = re.compile(r"\b(by when|by what (date|time|day|month)|deadline|timeline|timetable|"
+                         r"supposed to|must|have to|has to|due to|expected to|set to)\b",
+                         re.IGNORECASE)
+_BOUND = re.compile(rf"\b(by|before|until|no later than|within)\s+(the\s+)?(end of\s+)?"
+                    rf"((mid|early|late)[- ]?)?({_MONTH}|about\b|around\b|the next\b|next\b|"
+                    rf"\d+|a few\b|several\b|({_NUMBER_WORDS})\b)", re.IGNORECASE)
 _COUNT_Q = re.compile(r"\bhow many\b", re.IGNORECASE)
 _DURATION_Q = re.compile(r"\bhow long\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
@@ -111,6 +117,10 @@ def satisfies(kind: str, sentence: str, question: str) -> bool:
     for num in set(re.findall(r"\d[\d,.]*\d|\d", question)):
         sentence = re.sub(rf"(?<![\d,.]){re.escape(num)}(?!\d|[,.]\d)", " ", sentence)
     if kind == DATE:
+        if _DEADLINE_Q.search(question):
+            # "By when must they leave?" is answered by a bound ("no later than 15 September",
+            # "within four months") or by "no timeline has been set", not by any date.
+            return bool(schedules(sentence)) or bool(_BOUND.search(sentence))
         return bool(_DATE_EVIDENCE.search(sentence))
     if kind == NUMBER:
         if _DURATION_Q.search(question) and _DATE_EVIDENCE.search(sentence):

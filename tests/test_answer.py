@@ -46,6 +46,17 @@ def test_a_sentence_satisfies_the_asked_for_type() -> None:
     assert satisfies(PLACE, "The base is in Agadez.", "Where is the base?")
 
 
+def test_a_deadline_question_wants_a_bound_not_any_date() -> None:
+    q = "By what date is the US military supposed to be out of Niger?"
+    assert satisfies(DATE, "The US will remove all its troops by September 15.", q)
+    assert satisfies(DATE, "US to withdraw troops by mid-September.", q)
+    assert satisfies(DATE, "It will withdraw within about the next four months.", q)
+    assert satisfies(DATE, "A delegation will go, though no timeline has been set.", q)
+    assert not satisfies(DATE, "The military took power in July 2023.", q)
+    # A question about the past still takes any date.
+    assert satisfies(DATE, "The military took power in July 2023.", "When did they take power?")
+
+
 def test_a_body_or_a_city_is_a_name_the_question_does_not_already_hold() -> None:
     q = "Which survey found that most Nigeriens disagreed?"
     assert satisfies(ENTITY, "Most disagreed, according to an Afrobarometer survey.", q)
