@@ -103,6 +103,8 @@ _BOUND = re.compile(rf"\b(by|before|until|no later than|within)\s+(the\s+)?(end 
 _COUNT_Q = re.compile(r"\bhow many\b", re.IGNORECASE)
 _DURATION_Q = re.compile(r"\bhow long\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
+_DAY_OF_MONTH = re.compile(rf"\b\d{{1,2}}(st|nd|rd|th)?\s+(of\s+)?{_MONTH}|"
+                           rf"\b{_MONTH}\.?\s+\d{{1,2}}\b", re.IGNORECASE)
 _FRACTION = re.compile(r"\b(half|third|thirds|quarter|quarters|percent|per cent)\b|%|"
                        r"\b\w+-(half|third|thirds|quarter|quarters)\b", re.IGNORECASE)
 _NOT_PLACES = re.compile(rf"^({_MONTH}|monday|tuesday|wednesday|thursday|friday|saturday|"
@@ -126,9 +128,9 @@ def satisfies(kind: str, sentence: str, question: str) -> bool:
         if _DURATION_Q.search(question) and _DATE_EVIDENCE.search(sentence):
             return True  # "how long?" -- "over the past decade"
         if _COUNT_Q.search(question):
-            # A count is neither a year nor a fraction: "In 2022, about two-thirds" counts
-            # nothing.
-            rest = _FRACTION.sub(" ", _YEAR.sub(" ", sentence))
+            # A count is neither a year, a day of a month nor a fraction: "In 2022, about
+            # two-thirds" and "no later than 15 September" count nothing.
+            rest = _FRACTION.sub(" ", _YEAR.sub(" ", _DAY_OF_MONTH.sub(" ", sentence)))
             return bool(_NUMBER_EVIDENCE.search(rest))
         return bool(_NUMBER_EVIDENCE.search(sentence))
     qwords = set(words(question))

@@ -124,7 +124,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     """(start, end) spans of the sentences in text[start:end].
 
     A line break always ends a sentence (headlines, bullets and paragraphs are separate units).
-    Spans exclude surrounding white space; joining them with the gaps gives the text back.
+    Spans exclude surrounding white space and a leading list bullet; joining them with the gaps
+    gives the text back.
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
@@ -146,8 +147,15 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     for s, e in spans:
         while s < e and text[s].isspace():
             s += 1
+        # A list bullet ("• U.S. agrees ...") is layout, not part of the sentence it marks.
+        bullet = _BULLET.match(text, s, e)
+        if bullet:
+            s = bullet.end()
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
             out.append((s, e))
     return out
+
+
+_BULLET = re.compile(r"[•◦▪‣·*–—-]+\s+")

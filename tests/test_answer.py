@@ -46,6 +46,13 @@ def test_a_sentence_satisfies_the_asked_for_type() -> None:
     assert satisfies(PLACE, "The base is in Agadez.", "Where is the base?")
 
 
+def test_a_day_of_a_month_is_no_count() -> None:
+    q = "How many troops does the US have in Niger"
+    assert not satisfies(NUMBER, "The troops will leave no later than 15 September.", q)
+    assert not satisfies(NUMBER, "The troops will leave by September 15.", q)
+    assert satisfies(NUMBER, "Around 1,000 American troops are stationed there.", q)
+
+
 def test_a_deadline_question_wants_a_bound_not_any_date() -> None:
     q = "By what date is the US military supposed to be out of Niger?"
     assert satisfies(DATE, "The US will remove all its troops by September 15.", q)

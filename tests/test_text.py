@@ -36,3 +36,9 @@ def test_terms_keep_acronyms_that_spell_stopwords_and_normalise_numbers() -> Non
 
 def test_words_unify_curly_quotes_and_possessives() -> None:
     assert words("Niger’s “no later”") == ["niger", "no", "later"]
+
+
+def test_a_list_bullet_is_not_part_of_its_sentence() -> None:
+    text = "Intro.\n• U.S. agrees to withdraw. Next one.\n- a dash item\n-5 degrees is cold."
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Intro.", "U.S. agrees to withdraw.", "Next one.", "a dash item", "-5 degrees is cold."]
