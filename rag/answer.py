@@ -537,7 +537,11 @@ class ExtractiveAnswerer:
                 best: Candidate) -> tuple[list[Candidate], Passage | None]:
         as_of: Passage | None = None
         time_sensitive = kind in (DATE, NUMBER) or bool(_TEMPORAL.search(query.text))
-        if time_sensitive:
+        # "When did the coup happen?" has one answer however new the report: the newest
+        # report wins only for what can change.
+        settled = kind == DATE and bool(_PAST_QUESTION.search(query.text)) and not (
+            _TEMPORAL.search(query.text))
+        if time_sensitive and not settled:
             # Reports change: among near-equal answers, the newest dated report wins.
             band = [c for c in ranked[:8] if c.score >= best.score - 0.06 and c.typed]
             dated = [c for c in band if c.passage.date]

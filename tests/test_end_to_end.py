@@ -24,6 +24,20 @@ def test_niger_deadline_is_september_15_with_a_supporting_citation(
         assert real_pipeline.get_article(c.article_id).text[c.start:c.end] == c.quote
 
 
+@pytest.mark.parametrize(("question", "wanted"), [
+    # A settled past event: the explicit date, not the newest report's "last year's coup".
+    ("When did the coup in Niger happen?", "July 2023"),
+    # A count is not the day of a month, even without a question mark.
+    ("How many troops does the US have in Niger", "1,000"),
+    # A deadline question is answered by the deadline, not by any sentence with a date.
+    ("By what date is the US military supposed to be out of Niger?", "September 15"),
+])
+def test_the_answer_carries_what_the_question_asks_for(real_pipeline: Pipeline, question: str,
+                                                       wanted: str) -> None:
+    ans = real_pipeline.ask(question)
+    assert not ans.abstained and wanted in ans.text.replace("15 September", "September 15")
+
+
 @pytest.mark.parametrize("question", [
     "What did Emmanuel Macron say about the withdrawal?",
     "What is the population of Niamey?",
