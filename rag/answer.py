@@ -336,12 +336,22 @@ class ExtractiveAnswerer:
         q_terms = [t for t in terms(query.text) if t not in {stem(w) for w in QUESTION_WORDS}]
         ctx_terms = [t for t in query.context_terms if t not in q_terms]
         weights = self._term_weights(q_terms + ctx_terms)
+        # The conversation says what a follow-up is about, the follow-up what it asks: however
+        # many names the last answer held, its words weigh at most half of the question's own
+        # ("And the prime minister?" after an answer about Tchiani and Putin).
+        own = sum(weights[t] for t in q_terms)
+        ctx = sum(weights[t] for t in ctx_terms)
+        scale = min(0.5, 0.5 * own / ctx) if ctx and own else 0.5
         for t in ctx_terms:
-            weights[t] *= 0.5
+            weights[t] *= scale
         total = sum(weights.values()) or 1.0
         if cands:
             mat = np.stack([c.vec for c in cands])
             dense = mat @ q_vec
+            if query.retrieval_text != query.text and self.embed is not None:
+                # A follow-up's vector is mostly its context ("And the prime minister?" plus
+                # the last answer's names): the question on its own says what is asked.
+                dense = 0.5 * dense + 0.5 * (mat @ self.embed(query.text))
         for i, c in enumerate(cands):
             s_terms = set(terms(c.text))
             hit = 0.0

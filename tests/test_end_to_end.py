@@ -38,6 +38,23 @@ def test_the_answer_carries_what_the_question_asks_for(real_pipeline: Pipeline, 
     assert not ans.abstained and wanted in ans.text.replace("15 September", "September 15")
 
 
+@pytest.mark.parametrize(("question", "wanted"), [
+    ("And the prime minister?", "Zeine"),
+    ("When did he take power?", "July 2023"),
+])
+def test_a_follow_up_asks_its_own_question_about_the_last_answer(
+        real_pipeline: Pipeline, question: str, wanted: str) -> None:
+    """The last answer named Tchiani and Putin; the follow-up's own words decide what it asks."""
+    from rag.types import Turn
+
+    history = [Turn("user", "Who is Niger's transitional leader?"),
+               Turn("assistant", "The country’s transitional leader, Abdourahamane Tchiani, "
+                    "engaged in discussions with Russian President Vladimir Putin last month "
+                    "[1]")]
+    ans = real_pipeline.ask(question, history)
+    assert not ans.abstained and wanted in ans.text
+
+
 @pytest.mark.parametrize("question", [
     "What did Emmanuel Macron say about the withdrawal?",
     "What is the population of Niamey?",
