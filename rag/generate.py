@@ -183,7 +183,11 @@ class Generator:
         line = next((ln.strip() for ln in reply.splitlines() if ln.strip()), "")
         line = re.sub(r"^(?:standalone question|question)\s*:\s*", "", line, flags=re.I)
         line = line.strip().strip('"').strip()
-        return line if 3 <= len(line) <= 500 else None
+        # A small model sometimes answers instead of rewriting ("The military government asked
+        # Wagner's forces to leave."): only a question is a rewrite of one.
+        if not (3 <= len(line) <= 500 and line.endswith("?")):
+            return None
+        return line
 
     def stream(self, question: str, extractive: Answer,
                ranked: Sequence[Candidate]) -> Iterator[str | Answer]:

@@ -29,6 +29,7 @@ from rag.manifest import BuildInfo
 from rag.retrieve import HybridRetriever
 from rag.settings import Settings
 from rag.store import Store
+from rag.text import terms
 from rag.types import Answer, Article, ArticleSummary, IngestReport, Passage, Turn
 
 Progress = Callable[[int, int, str], None]  # (done, total, label)
@@ -302,7 +303,14 @@ class Pipeline:
             if not self.settings.llm_fallback:
                 raise
             return query  # the answer step reports the backend error
-        return Query(text=standalone, retrieval_text=standalone) if standalone else query
+        if not standalone:
+            return query
+        # A rewrite may drop what the user said ("Which president did they overthrow?" ->
+        # "Who did the military overthrow?"): the words it lost still count, as context.
+        lost = tuple(t for t in terms(q) if t not in set(terms(standalone)))
+        if not lost:
+            return Query(text=standalone, retrieval_text=standalone)
+        return Query(text=standalone, retrieval_text=f"{standalone} {q}", context_terms=lost)
 
     def _generative(self, question: str, history: Sequence[Turn] | None,
                     top_k: int | None, since: str | None = None,

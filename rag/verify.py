@@ -224,6 +224,25 @@ def _misplaced_role(claim: str, source: str) -> tuple[str, str] | None:
     return None
 
 
+_POSSESSIVE = re.compile(r"\b([A-Z][\w-]*)[’']s\s+([a-z]+)")
+
+
+def _detached_modifier(claim: str, source: str) -> tuple[str, str] | None:
+    """(name, noun) when the claim gives a name a thing ("Wagner's forces") that the source
+    keeps apart from it ("French forces ... the Russian mercenary group Wagner")."""
+    s_words = words(source)
+    for m in _POSSESSIVE.finditer(claim):
+        name, noun = normalize(m.group(1)), m.group(2)
+        if noun in STOPWORDS:
+            continue
+        spots = [j for j, sw in enumerate(s_words) if sw[:5] == name[:5]]
+        noun_stem = stem(noun)
+        if spots and not any(noun_stem in {stem(x) for x in s_words[max(0, j - 4):j + 5]}
+                             for j in spots):
+            return name, noun
+    return None
+
+
 _PASSIVE = frozenset("was were is are been being be".split())
 
 
@@ -432,6 +451,9 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
     misplaced = _misplaced_role(claim, body)
     if misplaced:
         return no(f"the source does not call {misplaced[1]} {misplaced[0]!r}")
+    detached = _detached_modifier(claim, source.text)
+    if detached:
+        return no(f"the source does not speak of {detached[0]} {detached[1]}")
     swapped = _swapped_roles(claim, source.text)
     if swapped:
         return no(f"{swapped[0]} and {swapped[2]} swap sides of {swapped[1]!r}")

@@ -276,6 +276,36 @@ def test_follow_ups_are_condensed_by_the_llm(tmp_path: Path) -> None:
     pipe.close()
 
 
+def test_a_condenser_that_answers_instead_of_asking_is_not_trusted(tmp_path: Path) -> None:
+    pipe = Pipeline(make_settings(tmp_path / "index", backend="openai-compatible",
+                                  llm_base_url="http://unused"), embedder=FakeEmbedder())
+    pipe.ensure_sample_corpus()
+    llm = ScriptedLLM("The military government asked Wagner's forces to leave.",
+                      "The military government asked French forces to leave [1].")
+    pipe._generator = Generator(llm, pipe.embedder)
+    history = [Turn("user", "Which mercenary group did Niger turn to?"),
+               Turn("assistant", "The Russian mercenary group Wagner [1].")]
+    answer = pipe.ask("Whose forces did the junta ask to leave before that?", history=history)
+    assert "Wagner's forces" not in (answer.standalone_question or "")
+    assert (answer.standalone_question or "").startswith("Whose forces did the junta ask")
+    pipe.close()
+
+
+def test_words_a_rewrite_drops_still_count(tmp_path: Path) -> None:
+    pipe = Pipeline(make_settings(tmp_path / "index", backend="openai-compatible",
+                                  llm_base_url="http://unused"), embedder=FakeEmbedder())
+    pipe.ensure_sample_corpus()
+    llm = ScriptedLLM("Who did the military overthrow in Niger?", "Mohamed Bazoum [1].")
+    pipe._generator = Generator(llm, pipe.embedder)
+    history = [Turn("user", "When did the coup happen?"),
+               Turn("assistant", "A military coup in July 2023 [1].")]
+    answer = pipe.ask("Which president did they overthrow?", history=history)
+    standalone = answer.standalone_question or ""
+    assert standalone.startswith("Who did the military overthrow in Niger?")
+    assert "president" in standalone  # kept as context for retrieval and scoring
+    pipe.close()
+
+
 # --- article text is data ------------------------------------------------------------------------
 
 
