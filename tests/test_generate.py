@@ -259,13 +259,20 @@ def test_a_missing_model_file_falls_back_with_the_fix_in_the_message(tmp_path: P
 # --- follow-ups ----------------------------------------------------------------------------------
 
 
-def test_follow_ups_are_condensed_by_the_llm(tmp_path: Path) -> None:
+def scripted_pipeline(tmp_path: Path, *replies: str) -> tuple[Pipeline, ScriptedLLM]:
+    """The sample corpus with an LLM backend whose replies are scripted."""
     pipe = Pipeline(make_settings(tmp_path / "index", backend="openai-compatible",
                                   llm_base_url="http://unused"), embedder=FakeEmbedder())
     pipe.ensure_sample_corpus()
-    llm = ScriptedLLM("Which Russian mercenary group did Niger's military government turn to?",
-                      "The military government turned to the Russian mercenary group Wagner.")
+    llm = ScriptedLLM(*replies)
     pipe._generator = Generator(llm, pipe.embedder)
+    return pipe, llm
+
+
+def test_follow_ups_are_condensed_by_the_llm(tmp_path: Path) -> None:
+    pipe, llm = scripted_pipeline(
+        tmp_path, "Which Russian mercenary group did Niger's military government turn to?",
+        "The military government turned to the Russian mercenary group Wagner.")
     history = [Turn("user", "Who runs Niger now?"),
                Turn("assistant", "A military government that took power in July 2023 [1].")]
     answer = pipe.ask("Which mercenaries did they turn to?", history=history)
@@ -277,12 +284,9 @@ def test_follow_ups_are_condensed_by_the_llm(tmp_path: Path) -> None:
 
 
 def test_a_condenser_that_answers_instead_of_asking_is_not_trusted(tmp_path: Path) -> None:
-    pipe = Pipeline(make_settings(tmp_path / "index", backend="openai-compatible",
-                                  llm_base_url="http://unused"), embedder=FakeEmbedder())
-    pipe.ensure_sample_corpus()
-    llm = ScriptedLLM("The military government asked Wagner's forces to leave.",
-                      "The military government asked French forces to leave [1].")
-    pipe._generator = Generator(llm, pipe.embedder)
+    pipe, _ = scripted_pipeline(
+        tmp_path, "The military government asked Wagner's forces to leave.",
+        "The military government asked French forces to leave [1].")
     history = [Turn("user", "Which mercenary group did Niger turn to?"),
                Turn("assistant", "The Russian mercenary group Wagner [1].")]
     answer = pipe.ask("Whose forces did the junta ask to leave before that?", history=history)
@@ -292,11 +296,8 @@ def test_a_condenser_that_answers_instead_of_asking_is_not_trusted(tmp_path: Pat
 
 
 def test_words_a_rewrite_drops_still_count(tmp_path: Path) -> None:
-    pipe = Pipeline(make_settings(tmp_path / "index", backend="openai-compatible",
-                                  llm_base_url="http://unused"), embedder=FakeEmbedder())
-    pipe.ensure_sample_corpus()
-    llm = ScriptedLLM("Who did the military overthrow in Niger?", "Mohamed Bazoum [1].")
-    pipe._generator = Generator(llm, pipe.embedder)
+    pipe, _ = scripted_pipeline(tmp_path, "Who did the military overthrow in Niger?",
+                                "Mohamed Bazoum [1].")
     history = [Turn("user", "When did the coup happen?"),
                Turn("assistant", "A military coup in July 2023 [1].")]
     answer = pipe.ask("Which president did they overthrow?", history=history)
