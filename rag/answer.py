@@ -614,6 +614,6 @@ def _reporter(passage: Passage) -> str:
     only a file name is known ("000_e847….txt" tells a journalist nothing)."""
     if passage.source and not _FILE_NAME.match(passage.source):
         return passage.source
-    words = passage.title.split()
-    short = " ".join(words[:8]).rstrip("…,:;") + ("…" if len(words) > 8 else "")
+    title = passage.title.split()
+    short = " ".join(title[:8]).rstrip("…,:;") + ("…" if len(title) > 8 else "")
     return f"“{short}”" if short else passage.source

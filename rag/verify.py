@@ -5,10 +5,14 @@ that do, in two layers:
 - hard checks, each enough to reject: every number, month and year the claim states must be in
   the source (or its date); every name it capitalises must be in the source or its title; a
   negated claim needs a negated source; a role or title it gives someone ("ambassador",
-  "president") must be in the source; a claim that says someone said something needs a source
-  that reports speech; and a word the claim takes from the question must be in the source,
-  since a small model forces the question's frame onto a source that does not fill it
-  ("Where will the troops be redeployed?" -> "They will be redeployed to mid-September");
+  "president") must be in the source, next to the same name; a possessive ("Wagner's forces")
+  must join what the source joins; two names may not swap sides of a verb ("Washington asked
+  Niger" from "Niger asked Washington"); a claim that says someone said something needs a
+  source that reports speech; a word the claim takes from the question must be in the source
+  (or a plain synonym), since a small model forces the question's frame onto a source that
+  does not fill it ("Where will the troops be redeployed?" -> "They will be redeployed to
+  mid-September"); at most one content word may come from neither source nor question; and
+  the article date lends its day only to its own month;
 - soft evidence, both required: the share of the claim's content terms the source contains
   (`coverage`) and the cosine of claim and source embeddings (`similarity`).
 The hard checks catch what embeddings miss (a swapped number or name scores ~0.95 cosine); the
