@@ -479,13 +479,7 @@ class ExtractiveAnswerer:
                     continue
                 cited.add((c.article_id, c.index))
                 n = len(citations) + 1
-                citations.append(Citation(
-                    n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
-                    source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
-                    start=c.start, end=c.end, score=c.score, also_reported_by=c.passage.also,
-                    date_inferred=c.passage.date_inferred,
-                    url=text_fragment_url(c.passage.url, c.text),
-                ))
+                citations.append(citation_for(c, n))
                 if c is other:
                     # Both sides, cited: the reader decides, and sees which report is older.
                     when = display_article_date(c.passage.date, c.passage.date_inferred)
@@ -604,6 +598,16 @@ class ExtractiveAnswerer:
     def _overlap(a: Candidate, b: Candidate) -> float:
         ta, tb = set(terms(a.text)), set(terms(b.text))
         return len(ta & tb) / max(1, min(len(ta), len(tb)))
+
+
+def citation_for(c: Candidate, n: int) -> Citation:
+    """Citation number `n` of a chosen sentence, with what a newsroom checks it by: the copies
+    that carried it, whether its date is estimated, and a link to the passage."""
+    return Citation(
+        n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
+        source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text, start=c.start,
+        end=c.end, score=c.score, also_reported_by=c.passage.also,
+        date_inferred=c.passage.date_inferred, url=text_fragment_url(c.passage.url, c.text))
 
 
 _FILE_NAME = re.compile(r"^[^\s/]+\.[A-Za-z0-9]{2,5}$")

@@ -26,12 +26,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from rag.answer import Candidate
+from rag.answer import Candidate, citation_for
 from rag.dates import display_date
 from rag.embed import Embedder
 from rag.errors import BackendError
 from rag.llm import LLM, Message
-from rag.types import Answer, Citation, Turn
+from rag.types import Answer, Turn
 from rag.verify import Source, Support, Verdict, Verification, verify
 
 # Worded for a 1.5B model: "reply only: The articles don't say" made it refuse half of the
@@ -236,20 +236,25 @@ class Generator:
                  if i not in used and (c.article_id, c.start) in quoted]
         numbers: dict[int, int] = {}  # source index -> citation number, by first use
         sentences = []
-        for v in [*checked.kept, *extra]:
+        framed = [(v, "") for v in checked.kept]
+        framed += [(v, _report_lead(extractive.text, v.text)) for v in extra]
+        for v, lead in framed:
             for idx in v.sources:
                 numbers.setdefault(idx, len(numbers) + 1)
             marks = "".join(f"[{numbers[i]}]" for i in v.sources)
-            sentences.append(f"{v.text} {marks}")
-        citations = tuple(
-            Citation(n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
-                     source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text,
-                     start=c.start, end=c.end, score=c.score)
-            for idx, n in numbers.items() for c in [sources[idx]]
-        )
+            sentences.append(f"{lead}{v.text} {marks}")
+        citations = tuple(citation_for(sources[idx], n) for idx, n in numbers.items())
         return replace(extractive, text=" ".join(sentences), citations=citations,
                        abstained=False, backend=self.name, removed=checked.removed,
                        timings_ms=timings)
+
+
+def _report_lead(extractive_text: str, quote: str) -> str:
+    """The extractive answer's own framing of a quote it gave as a disagreeing report
+    ("Reports differ: AP (19 May 2024) reported: "), so the LLM answer keeps it."""
+    m = re.search(r"((?:Reports differ:|Earlier,) [^\[\]]{0,300}? reported: )"
+                  + re.escape(quote), extractive_text)
+    return m.group(1) if m else ""
 
 
 def _as_source(c: Candidate) -> Source:

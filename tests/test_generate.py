@@ -16,6 +16,7 @@ from rag.generate import (
     PROMPT_SOURCE_WORDS,
     SYSTEM_PROMPT,
     Generator,
+    _report_lead,
     build_messages,
     clip_sentence,
     looks_like_injection,
@@ -190,7 +191,22 @@ def test_what_the_extractive_answer_quoted_is_kept_when_the_model_leaves_it_out(
         assert answer.backend == "openai-compatible" and len(answer.citations) >= 2
         assert answer.text.endswith(f"{answer.citations[-1].quote} [{len(answer.citations)}]")
         assert_citations_round_trip(pipe, answer)
+        # The citations carry what the extractive ones carry: copies, estimated dates, links.
+        plain = {c.quote: c for c in pipe._extractive(QUESTION, None, None)[0].citations}
+        for c in answer.citations:
+            if c.quote in plain:
+                assert (c.also_reported_by, c.date_inferred, c.url) == (
+                    plain[c.quote].also_reported_by, plain[c.quote].date_inferred,
+                    plain[c.quote].url)
         pipe.close()
+
+
+def test_a_disagreeing_report_keeps_its_framing_in_the_llm_answer() -> None:
+    extractive = ("Troops number more than 1,000 [1]. Reports differ: AP (19 May 2024) "
+                  "reported: Around 1,000 troops are there. [2]")
+    assert _report_lead(extractive, "Around 1,000 troops are there.") == (
+        "Reports differ: AP (19 May 2024) reported: ")
+    assert _report_lead(extractive, "Troops number more than 1,000") == ""
 
 
 def test_ask_stream_yields_the_draft_as_it_arrives_then_the_verified_answer(
