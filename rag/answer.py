@@ -160,9 +160,10 @@ _NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[A-Za-z]")
 
 
 def _names_in(sentence: str) -> list[str]:
-    """Capitalised words that are not the sentence's first, nor months or weekdays."""
-    return [m.group(0) for m in _NAME_WORD.finditer(sentence)
-            if not _NOT_PLACES.search(m.group(0)) and m.group(0).casefold() not in STOPWORDS]
+    """Capitalised words that are not the sentence's first, nor months or weekdays; an acronym
+    counts even when it spells a stopword ("the US Department")."""
+    return [w for m in _NAME_WORD.finditer(sentence) for w in [m.group(0)]
+            if not _NOT_PLACES.search(w) and (w.isupper() or w.casefold() not in STOPWORDS)]
 
 
 # --- entities a question names -----------------------------------------------------------------

@@ -70,6 +70,9 @@ def test_a_body_or_a_city_is_a_name_the_question_does_not_already_hold() -> None
     # "Niger" is the question's "Nigeriens"; a sentence's first word is no name.
     assert not satisfies(ENTITY, "Public opinion in Niger was hostile, a survey said.", q)
     assert not satisfies(ENTITY, "Surveys found most people disagreed.", q)
+    # An acronym is a name even when it spells a stopword.
+    dept = "Which department agreed with Niger's defense ministry?"
+    assert satisfies(ENTITY, "It followed an agreement with the US Department of Defense.", dept)
     city = "To which city will the US delegation travel?"
     assert satisfies(PLACE, "A U.S. delegation will head to the capital Niamey.", city)
     # The United States is the question's "US"; "the capital of Niger" names no city.
