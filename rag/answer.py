@@ -456,7 +456,10 @@ class ExtractiveAnswerer:
         """The sentences that answer, a disagreeing report if any, and the "as of" passage."""
         chosen, as_of = self.compose(query, kind, ranked, best)
         time_sensitive = kind in (DATE, NUMBER) or bool(_TEMPORAL.search(query.text))
-        other = self._conflict(chosen, ranked) if time_sensitive else None
+        # Reports disagree on numbers and dates: a question that asks for a person, a place or
+        # a name ("In which city will the delegation ...?") is not answered by that dispute.
+        other = (self._conflict(chosen, ranked)
+                 if time_sensitive and kind in (DATE, NUMBER, NONE) else None)
         if other is not None:
             chosen, other = _newest_first(chosen, other)
         # "As of" dates a fact that can change; a question about the past ("When did ...?")
@@ -548,7 +551,11 @@ class ExtractiveAnswerer:
             _TEMPORAL.search(query.text))
         if time_sensitive and not settled:
             # Reports change: among near-equal answers, the newest dated report wins.
-            band = [c for c in ranked[:8] if c.score >= best.score - 0.06 and c.typed]
+            # ... among answers to the same question: one that covers the question's words
+            # much worse ("from the Pentagon" for "in which city will the delegation ...?")
+            # answers something else, however new.
+            band = [c for c in ranked[:8] if c.score >= best.score - 0.06 and c.typed
+                    and c.lexical >= best.lexical * 0.8]
             dated = [c for c in band if c.passage.date]
             if dated:
                 newest = max(dated, key=lambda c: (c.passage.date or "", c.score))

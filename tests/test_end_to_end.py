@@ -31,6 +31,9 @@ def test_niger_deadline_is_september_15_with_a_supporting_citation(
     ("How many troops does the US have in Niger", "1,000"),
     # A deadline question is answered by the deadline, not by any sentence with a date.
     ("By what date is the US military supposed to be out of Niger?", "September 15"),
+    # A place question is not answered by a dispute over dates, nor by a newer report that
+    # covers the question worse.
+    ("In which city will the delegation arrange the withdrawal?", "Niamey"),
 ])
 def test_the_answer_carries_what_the_question_asks_for(real_pipeline: Pipeline, question: str,
                                                        wanted: str) -> None:
