@@ -1,6 +1,8 @@
 import pytest
 
-from rag.answer import (
+from rag.answer import split_question
+from rag.followup import condense, is_followup
+from rag.qtypes import (
     DATE,
     ENTITY,
     NONE,
@@ -11,9 +13,7 @@ from rag.answer import (
     mentions,
     named_entities,
     satisfies,
-    split_question,
 )
-from rag.followup import condense, is_followup
 from rag.retrieve import reciprocal_rank_fusion
 from rag.text import normalize
 from rag.types import Turn
