@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.embed import Embedder, Vectors
-from rag.text import STOPWORDS, normalize, sentence_spans, stem, terms, words
+from rag.relations import ROLE_WORDS, detached_possessive, misplaced_role, swapped_sides
+from rag.text import STOPWORDS, normalize, sentence_spans, terms, words
 
 # --- thresholds (tuned on the hand-made pairs; see the module docstring) ----------------------
 MIN_COVERAGE = 0.75  # of the whole claim's content terms
@@ -202,101 +203,12 @@ def _names(sentence: str) -> list[str]:
     return out
 
 
-def _misplaced_role(claim: str, source: str) -> tuple[str, str] | None:
-    """(role, name) when the claim puts a role before a name ("President Abdourahamane Tchiani")
-    and the source gives that name without that role within four words of it, though it uses
-    the role for someone else ("... Tchiani ... with Russian President Vladimir Putin")."""
-    c_words, s_words = words(claim), words(source)
-    s_stems = [stem(w) for w in s_words]
-    names = set(_names(claim))
-    for i, w in enumerate(c_words):
-        role = stem(w)
-        if role not in _ROLE_WORDS:
-            continue
-        person = []
-        prev = w
-        for nxt in c_words[i + 1:i + 6]:  # "Deputy Secretary of State Kurt Campbell"
-            if nxt in names and stem(nxt) not in _ROLE_WORDS:
-                if prev != "of":  # "minister of Niger" names a country, not the minister
-                    person.append(nxt)
-            elif not (stem(nxt) in _ROLE_WORDS or nxt in ("of", "state")):
-                break
-            prev = nxt
-        spots = [j for j, sw in enumerate(s_words) for n in person[-2:] if sw == n]
-        if spots and not any(role in s_stems[max(0, j - 6):j + 3] for j in spots):
-            return role, person[-1]
-    return None
-
-
-_POSSESSIVE = re.compile(r"\b([A-Z][\w-]*)[’']s\s+([a-z]+)")
-
-
-def _detached_modifier(claim: str, source: str) -> tuple[str, str] | None:
-    """(name, noun) when the claim gives a name a thing ("Wagner's forces") that the source
-    keeps apart from it ("French forces ... the Russian mercenary group Wagner")."""
-    s_words = words(source)
-    for m in _POSSESSIVE.finditer(claim):
-        name, noun = normalize(m.group(1)), m.group(2)
-        if noun in STOPWORDS:
-            continue
-        spots = [j for j, sw in enumerate(s_words) if sw[:5] == name[:5]]
-        noun_stem = stem(noun)
-        if spots and not any(noun_stem in {stem(x) for x in s_words[max(0, j - 4):j + 5]}
-                             for j in spots):
-            return name, noun
-    return None
-
-
-_PASSIVE = frozenset("was were is are been being be".split())
-
-
-def _swapped_roles(claim: str, source: str) -> tuple[str, str, str] | None:
-    """(name, word, name) when the claim puts two names on the opposite sides of a word from
-    where the source puts them: "Washington asked Niger to withdraw" from "Niger asked
-    Washington to withdraw". A passive claim ("X was condemned by Y") is read the other way
-    round. Only words and names that occur once in each are compared."""
-    c_words, s_words = words(claim), words(source)
-    names = {n for n in _names(claim) if n not in _ROLE_WORDS}
-
-    def positions(ws: list[str]) -> tuple[dict[str, int], dict[str, int]]:
-        stems = [stem(w) for w in ws]
-        name_pos = {n: ws.index(n) for n in names if ws.count(n) == 1}
-        term_pos = {t: i for i, t in enumerate(stems)
-                    if stems.count(t) == 1 and ws[i] not in names and ws[i] not in STOPWORDS
-                    and len(t) > 2}
-        return name_pos, term_pos
-
-    c_names, c_terms = positions(c_words)
-    s_names, s_terms = positions(s_words)
-    shared_names = [n for n in c_names if n in s_names]
-    for t, ci in c_terms.items():
-        si = s_terms.get(t)
-        if si is None:
-            continue
-        passive = (ci > 0 and c_words[ci - 1] in _PASSIVE
-                   and "by" in c_words[ci + 1:ci + 3])
-        before = [n for n in shared_names if (c_names[n] < ci) != passive]
-        after = [n for n in shared_names if (c_names[n] > ci) != passive]
-        for a in before:
-            for b in after:
-                if a != b and s_names[a] > si > s_names[b]:
-                    return a, t, b
-    return None
-
-
 def _name_present(name: str, text_norm: str) -> bool:
     # A shared prefix covers inflections and demonyms: Niger ~ Nigerien, Russia ~ Russian.
     n = len(name) if len(name) < 6 else max(5, len(name) - 2)
     return re.search(rf"\b{re.escape(name[:n])}", text_norm) is not None
 
 
-# Roles and titles of people: a claim that calls someone an "ambassador" or says "the president
-# said" makes a claim about who they are, which the source must make too.
-_ROLE_WORDS = frozenset(terms(
-    "president presidents prime premier minister ministers secretary ambassador envoy diplomat "
-    "spokesperson spokesman spokeswoman general colonel commander governor mayor senator "
-    "lawmaker legislator director chairman chairwoman ceo king queen prince judge prosecutor "
-    "adviser advisor analyst expert official officials leader chief"))
 # Speech and its reporting: "X said/announced/confirmed ...", "according to X". Word forms,
 # not stems: "state" and "says" are stopwords or nouns as stems ("Secretary of State").
 _ATTRIBUTION = frozenset(
@@ -449,16 +361,17 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
     if source_neg and not claim_neg and _negated_terms(source.text) & set(c_terms):
         return no("asserts what the source denies")
     both = s_terms | t_terms
-    role = next((t for t in c_terms if t in _ROLE_WORDS and not _covered(t, both)), None)
+    role = next((t for t in c_terms if t in ROLE_WORDS and not _covered(t, both)), None)
     if role:
         return no(f"role {role!r} not in the source")
-    misplaced = _misplaced_role(claim, body)
+    names = set(_names(claim))
+    misplaced = misplaced_role(claim, body, names)
     if misplaced:
         return no(f"the source does not call {misplaced[1]} {misplaced[0]!r}")
-    detached = _detached_modifier(claim, source.text)
+    detached = detached_possessive(claim, source.text)
     if detached:
         return no(f"the source does not speak of {detached[0]} {detached[1]}")
-    swapped = _swapped_roles(claim, source.text)
+    swapped = swapped_sides(claim, source.text, names)
     if swapped:
         return no(f"{swapped[0]} and {swapped[2]} swap sides of {swapped[1]!r}")
     if (_ATTRIBUTION & set(words(_META_SPEECH.sub(" ", claim)))
