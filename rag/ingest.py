@@ -5,12 +5,14 @@ Cleaning works by general rules about web pages, not by a list of known files:
 - a slug-like token line ("author-image") is dropped, and a name right after an author marker
   becomes the byline;
 - a line that repeats an earlier line (a headline printed three times) is kept once;
-- a leading `date YYYY-MM-DD` (or "Published: May 20, 2024") header becomes the date;
+- a date line in the first lines ("Published: May 20, 2024", "Oct. 20, 2025, 11:53 a.m. ET",
+  `date 2024-06-02` under the headline) becomes the date and leaves the body (rag/dates.py);
 - a short first line without final punctuation is the headline, and so the title.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.dates import infer_date, parse_date
+from rag.dates import find_dateline, infer_date, parse_date
 from rag.errors import InputError, TooLargeError, UnsupportedFormatError
 from rag.feeds import looks_like_feed, parse_feed
 from rag.fetch import FetchError, fetch, is_url
@@ -44,6 +46,8 @@ class RawDocument:
     url: str | None = None
     source: str | None = None
     author: str | None = None
+    # When the text was fetched (ISO): no publication date is later; reads "2 hours ago".
+    crawled: str | None = None
 
 
 # --- finding and reading inputs ----------------------------------------------------------------
@@ -209,10 +213,6 @@ _WIDGET_WORDS = frozenset(
     click here sharethis""".split()
 )
 _SLUG = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)+$")
-_DATE_HEADER = re.compile(
-    r"^(?:date|published|posted|updated|last updated|publication date)\s*(?:on)?\s*[:\-–]?\s*(.+)$",
-    re.IGNORECASE,
-)
 _NAME = re.compile(r"^(?:[A-Z][\w’'.-]*)(?:\s+[A-Z][\w’'.-]*){1,4}$")
 _BYLINE = re.compile(r"^by\s+([A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*){0,4})$", re.IGNORECASE)
 
@@ -241,25 +241,20 @@ class _Cleaned:
     author: str | None
 
 
-def clean_text(text: str) -> _Cleaned:
+def clean_text(text: str, crawled: dt.datetime | None = None) -> _Cleaned:
     lines = [ln.strip() for ln in text.split("\n")]
+    dateline = find_dateline(lines, crawled.date() if crawled else dt.date.today(), crawled)
+    date = dateline.date if dateline else None
+    if dateline:
+        lines = [ln for i, ln in enumerate(lines) if i not in dateline.lines]
     kept: list[str] = []  # "" marks a paragraph break
     seen: set[str] = set()
-    date: str | None = None
     author: str | None = None
     expect_author = False
     for line in lines:
         if not line:
             if kept and kept[-1] != "":
                 kept.append("")
-            continue
-        content_seen = any(k for k in kept)
-        m = _DATE_HEADER.match(line)
-        if m and not content_seen and date is None and parse_date(m.group(1)):
-            date = parse_date(m.group(1))
-            continue
-        if not content_seen and date is None and len(line) <= 40 and parse_date(line):
-            date = parse_date(line)
             continue
         if _SLUG.match(line):
             expect_author = expect_author or "author" in line or "byline" in line
@@ -299,8 +294,19 @@ def article_id(text: str, title: str) -> str:
     return digest[:16]
 
 
+def _crawl_time(raw: RawDocument) -> dt.datetime | None:
+    if not raw.crawled:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw.crawled)
+    except ValueError:
+        iso = parse_date(raw.crawled)
+        return dt.datetime.fromisoformat(iso) if iso else None
+
+
 def to_article(raw: RawDocument) -> Article:
-    cleaned = clean_text(raw.text)
+    crawled = _crawl_time(raw)
+    cleaned = clean_text(raw.text, crawled)
     # At least one real word: a file of escape codes or punctuation is not an article.
     if not re.search(r"[^\W\d_]{2,}", cleaned.text):
         raise InputError(f"{raw.filename} has no article text after removing boilerplate.")
@@ -311,7 +317,7 @@ def to_article(raw: RawDocument) -> Article:
                          hint="Use YYYY-MM-DD or an ISO 8601 timestamp.")
     inferred = False
     if date is None:  # no date given: estimate one from the text, and say it is an estimate
-        estimate = infer_date(cleaned.text)
+        estimate = infer_date(cleaned.text, crawled.date() if crawled else None)
         date, inferred = (estimate.date, True) if estimate else (None, False)
     source = raw.source or (_host(raw.url) if raw.url else raw.filename)
     return Article(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,13 @@ import pytest
 from rag.dates import (
     date_bounds,
     date_number,
+    date_range,
     display_article_date,
+    find_dateline,
     infer_date,
     parse_date,
+    undated_left_out,
+    undated_note,
 )
 from rag.html import extract_html
 from rag.ingest import RawDocument, clean_text, to_article
@@ -96,3 +101,111 @@ def test_the_sample_article_with_sunday_19_may_gets_an_inferred_date() -> None:
 
 def test_date_numbers_compare_like_dates() -> None:
     assert date_number("2024-05-20") == 20240520 and date_number(None) == 0
+
+
+# --- the dateline zone: the first lines state when the article appeared ---------------------
+
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+@pytest.mark.parametrize(("line", "iso"), [
+    ("Oct. 20, 2025, 11:53 a.m. ET", "2025-10-20"),
+    ("Updated 3:05 PM EDT, Tue March 4, 2025", "2025-03-04"),
+    ("Published: April 21, 2024", "2024-04-21"),
+    ("date 2024-06-02", "2024-06-02"),
+    ("Last updated on 4th of March 2025", "2025-03-04"),
+    ("Posted 04.03.2025 at 10:15", "2025-03-04"),  # dots: the European day.month.year
+    ("By Jane Doe | The Valley Herald | 14 April 2016", "2016-04-14"),
+    ("FRIDAY, DEC. 16, 2016", "2016-12-16"),
+])
+def test_a_date_line_in_the_first_lines_states_the_date(line: str, iso: str) -> None:
+    got = find_dateline(_lines(f"A headline about the harbour\n{line}\n\nThe body starts here."))
+    assert got is not None and got.date == iso and got.lines == (1,)
+
+
+def test_the_publication_date_beats_the_update_date() -> None:
+    got = find_dateline(["Jan. 26, 2014 Updated Jan. 27, 2014, 10:57 a.m. ET"])
+    assert got is not None and (got.date, got.updated) == ("2014-01-26", False)
+    only = find_dateline(["Updated Feb. 6, 2023, 6:17 p.m. ET"])
+    assert only is not None and (only.date, only.updated) == ("2023-02-06", True)
+
+
+@pytest.mark.parametrize("text", [
+    "Leap Day is Thursday, Feb. 29, 2024.",  # a sentence that mentions a date
+    "Nov. 5, 2024: Election Day",  # a timeline entry
+    "1. 15 May 2020",  # a numbered list entry
+    "Birth date: January 25, 1978",  # a field of a profile, not of the page
+    "A story opens here, as stories do.\nApril 2, 2006",  # after the first sentence: content
+    "Wed 3 May 2024",  # 3 May 2024 was a Friday: a contradiction is not trusted
+    "Posted 04/03/2025",  # April 3 in the US, 4 March in Europe: not guessed
+])
+def test_lines_that_only_mention_a_date_are_not_datelines(text: str) -> None:
+    assert find_dateline(_lines(text)) is None
+
+
+def test_a_date_after_the_fetch_is_not_a_publication_date() -> None:
+    assert find_dateline(["March 12, 2024"], not_after=date(2024, 1, 2)) is None
+
+
+def test_a_relative_date_is_read_only_when_the_fetch_time_is_known() -> None:
+    assert find_dateline(["Posted 2 hours ago"]) is None
+    got = find_dateline(["Posted 2 hours ago"], crawled=datetime(2024, 1, 5, 1, 0))
+    assert got is not None and got.date == "2024-01-04"
+    got = find_dateline(["Updated yesterday"], crawled=datetime(2024, 1, 5, 12, 0))
+    assert got is not None and got.date == "2024-01-04"
+
+
+def test_a_dateline_under_the_headline_dates_the_article_and_leaves_the_body() -> None:
+    c = clean_text("Harbour reopens after storm\nPublished: April 21, 2024\n\nShips came back.")
+    assert c.date == "2024-04-21" and "Published" not in c.text and "2024" not in c.text
+    assert c.title == "Harbour reopens after storm"
+    c = clean_text("Harbour reopens after storm\nBy Jane Doe\ndate 2024-06-02\n\nShips came.")
+    assert c.date == "2024-06-02" and "2024-06-02" not in c.text
+
+
+def test_a_fetch_time_dates_a_relative_dateline_at_ingest() -> None:
+    art = to_article(RawDocument(text="Harbour reopens\nPosted 3 hours ago\n\nShips came back.",
+                                 origin="o", filename="f", crawled="2024-01-05T23:29"))
+    assert (art.date, art.date_inferred) == ("2024-01-05", False)
+    assert "ago" not in art.text
+
+
+def test_metadata_wins_over_the_text() -> None:
+    art = to_article(RawDocument(text="Harbour reopens\nPublished: May 20, 2024\n\nShips came.",
+                                 origin="o", filename="f", date="2024-04-02"))
+    assert (art.date, art.date_inferred) == ("2024-04-02", False)
+
+
+@pytest.mark.parametrize(("text", "iso"), [
+    ("The vote on Tuesday, March 4 was close.", "2025-03-04"),
+    ("Fans queued on Thursday the 5th of June.", "2025-06-05"),
+    ("Results came on Tue. 4 March.", "2025-03-04"),
+])
+def test_any_weekday_written_with_its_date_anchors_the_inference(text: str, iso: str) -> None:
+    est = infer_date(text, date(2025, 7, 1))
+    assert est is not None and est.date == iso
+
+
+def test_a_filtered_search_counts_the_undated_articles_it_leaves_out() -> None:
+    dates = ["2024-05-20", None, "2024-04-02", None]
+    assert undated_left_out(dates, date_range("2024-05-01", None)) == 2
+    assert undated_left_out(dates, date_range()) == 0  # no filter: nothing is left out
+    assert undated_note(2) == "2 undated articles were left out: nothing says when they appeared."
+    assert undated_note(0) is None
+
+
+# --- no story's own words in the date and conflict rules ------------------------------------
+
+RAG = Path(__file__).resolve().parents[1] / "rag"
+# Words of the bundled sample corpus (US troops leaving Niger, 2024).
+SAMPLE_WORDS = ("Niger", "Nigerien", "Niamey", "Pentagon", "troop", "junta", "Tiani", "Bazoum",
+                "Russia", "Wagner", "Sahel", "withdraw", "Africa", "September 15", "15 September",
+                "19 May", "May 19", "Sunday (", "1,000", "1000")
+
+
+@pytest.mark.parametrize("module", ["dates.py", "language.py"])
+def test_date_and_conflict_rules_hold_no_word_of_the_sample_corpus(module: str) -> None:
+    text = (RAG / module).read_text()
+    found = [w for w in SAMPLE_WORDS if re.search(re.escape(w), text, re.IGNORECASE)]
+    assert found == []
