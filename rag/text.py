@@ -107,17 +107,28 @@ _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
 _NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–—]")
 
 
+_MAX_ABBREVIATION_CHARS = 40
+
+
 def _ends_with_abbreviation(text: str, dot: int) -> bool:
     """True when the period at `dot` belongs to an abbreviation or initial ("U.S.", "Col.")."""
-    m = re.search(r"([A-Za-z][A-Za-z.]*)$", text[:dot])
-    if not m:
+    # Scan back over the letters and dots before `dot`, at most a few dozen characters: a
+    # search over `text[:dot]` at every full stop made splitting quadratic in the text length.
+    i = dot
+    while i > 0 and dot - i < _MAX_ABBREVIATION_CHARS and _is_abbrev_char(text[i - 1]):
+        i -= 1
+    token = text[i:dot].lstrip(".")
+    if not token:
         return False
-    token = m.group(1)
     if "." in token:  # U.S / e.g / a.m: an internal period marks an abbreviation
         return True
     if len(token) == 1 and token.isupper():  # an initial: "J. Smith"
         return True
     return token.lower() in _ABBREVIATIONS
+
+
+def _is_abbrev_char(c: str) -> bool:
+    return c == "." or ("a" <= c <= "z") or ("A" <= c <= "Z")
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
