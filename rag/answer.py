@@ -141,25 +141,7 @@ class ExtractiveAnswerer:
     # -- candidates --
 
     def candidates(self, passages: Sequence[Passage]) -> list[Candidate]:
-        seen: set[tuple[str, int]] = set()
-        out = []
-        for p in passages:
-            text = self._article_text(p)
-            for idx, start, end, vec in self.store.sentences_in(p.chunk.article_id, p.chunk.start,
-                                                               p.chunk.end):
-                key = (p.chunk.article_id, idx)
-                if key in seen:
-                    continue
-                seen.add(key)
-                sent = text[start - p.chunk.start:end - p.chunk.start]
-                if len(sent.split()) < 4:  # headings, bylines, "Key Takeaways"
-                    continue
-                out.append(Candidate(p.chunk.article_id, idx, start, end, sent, p, vec))
-        return out
-
-    @staticmethod
-    def _article_text(p: Passage) -> str:
-        return p.chunk.text
+        return sentence_candidates(self.store, passages)
 
     def _term_weights(self, q_terms: Sequence[str]) -> dict[str, float]:
         df, total = self.store.document_frequencies(q_terms)
@@ -442,6 +424,25 @@ class ExtractiveAnswerer:
     def _overlap(a: Candidate, b: Candidate) -> float:
         ta, tb = set(terms(a.text)), set(terms(b.text))
         return len(ta & tb) / max(1, min(len(ta), len(tb)))
+
+
+def sentence_candidates(store: Store, passages: Sequence[Passage]) -> list[Candidate]:
+    """The sentences of the passages (each once, with its stored vector), in passage order."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for p in passages:
+        text = p.chunk.text
+        for idx, start, end, vec in store.sentences_in(p.chunk.article_id, p.chunk.start,
+                                                       p.chunk.end):
+            key = (p.chunk.article_id, idx)
+            if key in seen:
+                continue
+            seen.add(key)
+            sent = text[start - p.chunk.start:end - p.chunk.start]
+            if len(sent.split()) < 4:  # headings, bylines, "Key Takeaways"
+                continue
+            out.append(Candidate(p.chunk.article_id, idx, start, end, sent, p, vec))
+    return out
 
 
 def citation_for(c: Candidate, n: int) -> Citation:

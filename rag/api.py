@@ -63,6 +63,9 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
     since: str | None = Field(None, description="Only articles dated on or after (YYYY-MM-DD).")
     until: str | None = Field(None, description="Only articles dated on or before (YYYY-MM-DD).")
+    as_of: str | None = Field(None, description="The day the question is asked (YYYY-MM-DD): "
+                              "what 'now', 'this week' and 'latest' mean. Default: the newest "
+                              "article's date.")
 
 
 class ChatMessageIn(BaseModel):
@@ -208,7 +211,7 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
     def ask(req: AskRequest) -> dict[str, Any]:
         history = [Turn(t.role, t.content) for t in req.history]
         return pipeline.ask(req.question, history=history, top_k=req.top_k, since=req.since,
-                            until=req.until).to_dict()
+                            until=req.until, as_of=req.as_of).to_dict()
 
     @r.get("/articles", summary="List the indexed articles, newest first, a page at a time")
     def list_articles(

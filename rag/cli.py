@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, help="Passages handed to the answerer.")
     s.add_argument("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
     s.add_argument("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
+    s.add_argument("--as-of", help="The day the question is asked (YYYY-MM-DD): what 'now', "
+                   "'this week' and 'latest' mean. Default: the newest article's date.")
     _add_backend_argument(s)
 
     sub.add_parser("chat", help="Interactive chat in the terminal (follow-ups understood).")
@@ -269,7 +271,7 @@ def _ask(pipe: Pipeline, args: argparse.Namespace) -> int:
             raise InputError("Give either a question or --batch, not both.")
         return _ask_batch(pipe, args)
     answer = pipe.ask(args.question, history=_read_history(args.history), top_k=args.top_k,
-                      since=args.since, until=args.until)
+                      since=args.since, until=args.until, as_of=args.as_of)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -299,8 +301,11 @@ def _ask_batch(pipe: Pipeline, args: argparse.Namespace) -> int:
             if not isinstance(item, dict) or not isinstance(item.get("question"), str):
                 raise InputError(f"line {n}: expected an object with a string 'question'.")
             history = parse_history(item.get("history", []), f"line {n} history")
+            as_of = item.get("as_of", args.as_of)
+            if as_of is not None and not isinstance(as_of, str):
+                raise InputError(f"line {n}: 'as_of' must be a date string (YYYY-MM-DD).")
             out = pipe.ask(item["question"], history=history, top_k=args.top_k,
-                           since=args.since, until=args.until).to_dict()
+                           since=args.since, until=args.until, as_of=as_of).to_dict()
         except NewsragError as exc:
             failed += 1
             out = {"line": n, **exc.to_dict()}

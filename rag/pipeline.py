@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from rag import __version__
-from rag.answer import Candidate, ExtractiveAnswerer
+from rag.answer import Candidate, ExtractiveAnswerer, sentence_candidates
 from rag.chunk import ChunkParams, chunk_article, split_sentences
-from rag.dates import date_range
+from rag.dates import date_range, parse_date
 from rag.dedup import group_peers, regroup
 from rag.embed import Embedder, load_embedder
 from rag.errors import BackendError, InputError
 from rag.followup import Query, condense, is_followup
 from rag.generate import Generator
 from rag.ingest import load_sources, parse_bytes, to_article
+from rag.learned import LearnedAnswerer, load_learned
 from rag.llm import make_llm
 from rag.manifest import BuildInfo
 from rag.retrieve import HybridRetriever
@@ -45,6 +46,7 @@ class Pipeline:
         self._embedder = embedder
         self._store: Store | None = None
         self._generator: Generator | None = None
+        self._learned: LearnedAnswerer | None = None
         self._init_lock = threading.Lock()
         self.chunk_params = ChunkParams(
             target_words=settings.chunk_target_words, max_words=settings.chunk_max_words,
@@ -214,6 +216,15 @@ class Pipeline:
                 f"{self.settings.max_question_chars:,}.", hint="Ask a shorter question.")
         return q
 
+    def _as_of(self, value: str | None) -> str | None:
+        """The day a question is asked on: the given day, else the newest article's date."""
+        if value is not None and str(value).strip():
+            iso = parse_date(str(value))
+            if iso is None:
+                raise InputError(f"Unreadable as_of date {value!r}.", hint="Use YYYY-MM-DD.")
+            return iso
+        return self.store.date_span()[1]
+
     def _retriever(self) -> HybridRetriever:
         s = self.settings
         return HybridRetriever(self.store, s.candidate_k, s.rrf_k, s.keyword_max_postings)
@@ -227,20 +238,23 @@ class Pipeline:
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None, since: str | None = None,
-            until: str | None = None) -> Answer:
+            until: str | None = None, as_of: str | None = None) -> Answer:
         """Answer from the articles; `since`/`until` (YYYY-MM-DD) keep only articles dated
-        inside that range."""
+        inside that range; `as_of` (YYYY-MM-DD, default the newest article's date) is the day
+        "now", "this week" and "latest" mean."""
         if self.settings.backend != "extractive":  # LLM backends: see the section below
-            return _final(self._generative(question, history, top_k, since, until))
-        return self._extractive(question, history, top_k, since, until)[0]
+            return _final(self._generative(question, history, top_k, since, until, as_of))
+        return self._extractive(question, history, top_k, since, until, as_of)[0]
 
     def _extractive(self, question: str, history: Sequence[Turn] | None,
                     top_k: int | None, since: str | None = None,
-                    until: str | None = None) -> tuple[Answer, list[Candidate]]:
+                    until: str | None = None,
+                    as_of: str | None = None) -> tuple[Answer, list[Candidate]]:
         """The extractive answer and the ranked sentences it chose from."""
         t0 = time.perf_counter()
         q = self.validate_question(question)
         dates = date_range(since, until)
+        as_of = self._as_of(as_of)
         if top_k is not None and not 1 <= top_k <= 50:
             raise InputError(f"top_k must be between 1 and 50, not {top_k}.")
         query = self._condense(q, history)
@@ -249,21 +263,35 @@ class Pipeline:
         passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k,
                                       dates)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
-        answerer = ExtractiveAnswerer(self.store, self.settings.max_answer_sentences,
-                                      self.settings.abstain_threshold,
-                                      embed=self.embedder.embed_query)
-        answer, ranked = answerer.answer(query, q_vec, passages, timings)
+        if self.settings.reader == "learned":
+            empty = not passages and not self.store.counts()["articles"]
+            answer, ranked = self.learned.answer(
+                query, q_vec, passages, sentence_candidates(self.store, passages), as_of,
+                timings, empty_index=empty)
+        else:
+            answerer = ExtractiveAnswerer(self.store, self.settings.max_answer_sentences,
+                                          self.settings.abstain_threshold,
+                                          embed=self.embedder.embed_query)
+            answer, ranked = answerer.answer(query, q_vec, passages, timings)
         timings.setdefault("rerank", 0.0)
         timings.setdefault("answer", 0.0)
         timings["total"] = (time.perf_counter() - t0) * 1000
-        return Answer(question=q, text=answer.text, abstained=answer.abstained,
-                      citations=answer.citations, passages=answer.passages,
-                      timings_ms=timings, standalone_question=query.standalone,
-                      confidence=answer.confidence), ranked
+        return replace(answer, question=q, timings_ms=timings,
+                       standalone_question=query.standalone, as_of=as_of), ranked
+
+    @property
+    def learned(self) -> LearnedAnswerer:
+        """The learned reader (rag/learned.py), its models loaded once."""
+        if self._learned is None:
+            embedder = self.embedder  # outside the lock: the embedder takes it too
+            with self._init_lock:
+                if self._learned is None:
+                    self._learned = load_learned(self.settings, embedder.embed)
+        return self._learned
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
                    top_k: int | None = None, since: str | None = None,
-                   until: str | None = None) -> Iterator[str | Answer]:
+                   until: str | None = None, as_of: str | None = None) -> Iterator[str | Answer]:
         """Yield text deltas (str) as the answer is produced, then the final `Answer` last.
 
         The extractive answer is complete at once; it is streamed in word groups so that every
@@ -272,9 +300,9 @@ class Pipeline:
         verifier accepted, so its text may differ from the streamed draft.
         """
         if self.settings.backend != "extractive":
-            yield from self._generative(question, history, top_k, since, until)
+            yield from self._generative(question, history, top_k, since, until, as_of)
             return
-        answer = self.ask(question, history, top_k, since, until)
+        answer = self.ask(question, history, top_k, since, until, as_of)
         yield from re.findall(r"\S+\s*", answer.text)
         yield answer
 
@@ -314,8 +342,9 @@ class Pipeline:
 
     def _generative(self, question: str, history: Sequence[Turn] | None,
                     top_k: int | None, since: str | None = None,
-                    until: str | None = None) -> Iterator[str | Answer]:
-        answer, ranked = self._extractive(question, history, top_k, since, until)
+                    until: str | None = None,
+                    as_of: str | None = None) -> Iterator[str | Answer]:
+        answer, ranked = self._extractive(question, history, top_k, since, until, as_of)
         try:
             generator = self.generator
         except BackendError as exc:  # misconfigured: no model file, no server URL, ...

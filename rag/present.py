@@ -10,7 +10,8 @@ from rag.types import Answer
 def answer_as_text(answer: Answer, nearest: int = 3, snippet_chars: int = 200) -> str:
     """The answer, then its numbered sources with their quotes (or, when it abstained, the
     nearest passages, each cut to `snippet_chars`)."""
-    lines = [answer.text]
+    lines = [f"Answer: {answer.short_answer.text}", ""] if answer.short_answer else []
+    lines.append(answer.text)
     if answer.removed:
         lines += ["", "Removed as unsupported by the sources:",
                   *[f"  - {r}" for r in answer.removed]]

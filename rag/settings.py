@@ -86,6 +86,28 @@ class Settings(BaseModel):
         "'openai-compatible' call the server at llm_base_url. LLM answers are verified sentence "
         "by sentence against their sources.",
     )
+    reader: Literal["learned", "rules"] = Field(
+        "rules",
+        description="Extractive reader. 'learned': a cross-encoder fine-tuned on RealTimeQA's "
+        "2024 weeks ranks the sentences, a span scorer picks the short answer, and a calibrated "
+        "probability decides whether to abstain (rag/learned.py); 'rules': the earlier "
+        "hand-weighted scorer (rag/answer.py), kept for comparison.",
+    )
+    ranker: Literal["cross-encoder"] = Field(
+        "cross-encoder", description="Sentence ranker of the learned reader (rag/rank.py).",
+    )
+    answer_threshold: float = Field(
+        0.2,  # chosen on RealTimeQA 2024 weeks (rag/train/train_reader.py, bench/calibrate_rtqa.py)
+        ge=0.0, le=1.0,
+        description="Learned reader: the calibrated probability that the answer is right below "
+        "which it abstains ('the articles don't say').",
+    )
+    short_answer_threshold: float = Field(
+        0.2,  # chosen on RealTimeQA 2024 weeks
+        ge=0.0, le=1.0,
+        description="Learned reader: the calibrated probability below which no short answer is "
+        "given, only the quoted sentence.",
+    )
     max_answer_sentences: int = Field(
         2, ge=1, le=6, description="At most this many quoted sentences in an extractive answer."
     )
@@ -93,7 +115,8 @@ class Settings(BaseModel):
         0.39,  # the middle of the best plateau on the gold dev split (bench/calibrate.py)
         ge=0.0,
         le=1.0,
-        description="Minimum answer confidence (0-1); below it the answer abstains.",
+        description="Reader 'rules': minimum answer confidence (0-1); below it the answer "
+        "abstains.",
     )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question.")
 

@@ -143,6 +143,25 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The few words that answer ("ICE agents", "April 15"): a span of a cited quote.
+
+    `article_id`'s stored text satisfies `text[start:end] == self.text`, and the span lies inside
+    the quote of the citation numbered `citation`.
+    """
+
+    text: str
+    article_id: str
+    start: int
+    end: int
+    citation: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "article_id": self.article_id, "start": self.start,
+                "end": self.end, "citation": self.citation}
+
+
+@dataclass(frozen=True)
 class Answer:
     """The answer to one question.
 
@@ -164,16 +183,22 @@ class Answer:
     backend: str = "extractive"
     removed: tuple[str, ...] = ()
     backend_error: str | None = None
+    # The few words that answer, when the reader found them inside a cited quote.
+    short_answer: ShortAnswer | None = None
+    as_of: str | None = None  # the day "now", "this week" and "latest" were read against
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "question": self.question,
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
             "answer": self.text,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
+        if self.as_of:
+            d["as_of"] = self.as_of
         if self.standalone_question and self.standalone_question != self.question:
             d["standalone_question"] = self.standalone_question
         if self.abstained:

@@ -1,0 +1,137 @@
+"""The default answerer (`reader = "learned"`): ranker -> span reader -> calibrated abstention.
+
+Given the sentences of the retrieved passages, it
+1. keeps the `RANK_SENTENCES` best by reciprocal rank fusion of two cheap orders (embedding
+   cosine, share of the question's terms), so the cross-encoder's cost is bounded per question;
+2. scores them with the ranker (rag/rank.py) and reads spans from the best (rag/read.py);
+3. answers with the sentence that holds the most probable span, cited, and that span as the
+   short answer; or abstains when neither the span nor the sentence is likely enough to be right.
+
+Both probabilities are calibrated on RealTimeQA weeks the models did not train on
+(rag/train/train_reader.py); the thresholds are settings (`abstain_threshold`,
+`short_answer_threshold`) whose defaults were chosen on 2024 weeks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.answer import ABSTAIN_TEXT, EMPTY_INDEX_TEXT, Candidate, ExtractiveAnswerer
+from rag.embed import Vectors
+from rag.followup import Query
+from rag.nlp import analyse_question
+from rag.rank import Ranker
+from rag.read import SentenceIn, SpanModel, read_spans
+from rag.settings import Settings
+from rag.text import terms
+from rag.types import Answer, Passage, ShortAnswer
+
+RANK_SENTENCES = 16  # sentences the cross-encoder reads per question (~4 ms each on one core)
+_FUSION_K = 10  # reciprocal rank fusion constant for the pre-filter's two orders
+# Questions whose answer can change; their answer says whose report it is and when.
+_TIME_SENSITIVE_WH = frozenset({"when", "how_many", "how_much"})
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Maps the ranker's best sentence score to P(the sentence answers): Platt scaling."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def __call__(self, p: float) -> float:
+        z = math.log(max(p, 1e-6) / max(1 - p, 1e-6))
+        return 1.0 / (1.0 + math.exp(-(self.a * z + self.b)))
+
+
+def prefilter(question: str, q_vec: Vectors, cands: Sequence[Candidate],
+              keep: int = RANK_SENTENCES) -> list[Candidate]:
+    """The `keep` sentences best by fused cosine and term-overlap ranks."""
+    if len(cands) <= keep:
+        return list(cands)
+    cos = np.stack([c.vec for c in cands]) @ q_vec
+    q_terms = set(terms(question))
+    overlap = [len(q_terms & set(terms(c.text))) for c in cands]
+    by_cos = np.argsort(-cos, kind="stable")
+    by_lex = sorted(range(len(cands)), key=lambda i: -overlap[i])
+    fused = np.zeros(len(cands))
+    for order in (by_cos, by_lex):
+        for rank, i in enumerate(order):
+            fused[i] += 1.0 / (_FUSION_K + rank + 1)
+    return [cands[i] for i in np.argsort(-fused, kind="stable")[:keep]]
+
+
+class LearnedAnswerer:
+    def __init__(self, ranker: Ranker, spans: SpanModel, sentence_calibration: Calibration,
+                 embed: Callable[[Sequence[str]], Vectors], abstain_threshold: float,
+                 short_threshold: float) -> None:
+        self.ranker = ranker
+        self.spans = spans
+        self.sentence_calibration = sentence_calibration
+        self.embed = embed
+        self.abstain_threshold = abstain_threshold
+        self.short_threshold = short_threshold
+
+    def answer(self, query: Query, q_vec: Vectors, passages: Sequence[Passage],
+               cands: Sequence[Candidate], as_of: str | None, timings: dict[str, float],
+               empty_index: bool = False) -> tuple[Answer, list[Candidate]]:
+        t0 = time.perf_counter()
+        if not passages or not cands:
+            text = EMPTY_INDEX_TEXT if empty_index else ABSTAIN_TEXT
+            return Answer(question=query.text, text=text, abstained=True,
+                          passages=tuple(passages), timings_ms=timings, as_of=as_of), []
+        pool = prefilter(query.text, q_vec, cands)
+        scores = self.ranker.score(query.text, [c.text for c in pool])
+        for c, s in zip(pool, scores, strict=True):
+            c.score = s
+        ranked = sorted(pool, key=lambda c: -c.score)
+        timings["rerank"] = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        info = analyse_question(query.text)
+        sentences = [SentenceIn(c.text, c.score, c.passage.date,
+                                c.passage.group_id or c.article_id) for c in ranked]
+        spans = read_spans(query.text, info, sentences, as_of, self.spans, self.embed)
+        p_sentence = self.sentence_calibration(ranked[0].score)
+        best = spans[0] if spans else None
+        p_span = best.probability if best else 0.0
+        confidence = max(p_span, p_sentence)
+        if confidence < self.abstain_threshold:
+            timings["answer"] = (time.perf_counter() - t1) * 1000
+            return Answer(question=query.text, text=ABSTAIN_TEXT, abstained=True,
+                          passages=tuple(passages), timings_ms=timings, confidence=confidence,
+                          as_of=as_of), ranked
+        show_span = best is not None and p_span >= self.short_threshold and p_span >= p_sentence
+        cited = ranked[best.sentence] if (best is not None and show_span) else ranked[0]
+        as_of_passage = (cited.passage if info.wh in _TIME_SENSITIVE_WH and cited.passage.date
+                         else None)
+        text, citations = ExtractiveAnswerer._render([([cited], None, as_of_passage)])
+        short = None
+        if show_span and best is not None:
+            short = ShortAnswer(text=best.span.text, article_id=cited.article_id,
+                                start=cited.start + best.span.start,
+                                end=cited.start + best.span.end, citation=citations[0].n)
+        timings["answer"] = (time.perf_counter() - t1) * 1000
+        return Answer(question=query.text, text=text, abstained=False,
+                      citations=tuple(citations), passages=tuple(passages), timings_ms=timings,
+                      confidence=confidence, short_answer=short, as_of=as_of), ranked
+
+
+def load_learned(settings: Settings, embed: Callable[[Sequence[str]], Vectors]) -> LearnedAnswerer:
+    """The learned reader with the committed models (checked on load) and the settings'
+    thresholds."""
+    import json
+
+    from rag.rank import load_ranker
+    from rag.read import READER_PATH
+
+    data = json.loads(READER_PATH.read_text())
+    calibration = Calibration(float(data.get("sentence_calib_a", 1.0)),
+                              float(data.get("sentence_calib_b", 0.0)))
+    return LearnedAnswerer(load_ranker(settings.ranker), SpanModel.load(READER_PATH),
+                           calibration, embed, settings.answer_threshold,
+                           settings.short_answer_threshold)
