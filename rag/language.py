@@ -1,11 +1,16 @@
-"""English language resources shared by the date reader and the conflict detector.
+"""English language resources shared by the date reader, the conflict detector, the reader and
+the eval.
 
 Only facts about the language live here (month and weekday names, the words that introduce a
-publication date, number words, quantity qualifiers); never the words of one story.
+publication date, number words, quantity qualifiers, answer normalisation); never the words of
+one story.
 """
 
 from __future__ import annotations
 
+import html
+import re
+import string
 from collections.abc import Iterable
 
 MONTHS: dict[str, int] = {
@@ -71,3 +76,16 @@ QUALIFIERS: dict[str, str] = {
 
 # A sentence that says something is not (yet) fixed: the negators of English.
 NEGATORS = r"no|not|never|none|without|yet to be|has not|have not|had not|hasn't|haven't|hadn't"
+
+
+_ANSWER_PUNCT = frozenset(string.punctuation) | frozenset("‘’“”–—…«»")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(s: str) -> str:
+    """SQuAD's answer normalisation, which RealTimeQA scores with: lower case, no punctuation,
+    no articles, single spaces. The reader counts repeated spans with it and the eval judges
+    answers with it, so both see the same words."""
+    s = html.unescape(s).lower()
+    s = "".join(ch for ch in s if ch not in _ANSWER_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", s).split())

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.embed import Vectors
-from rag.lang import normalize_answer
+from rag.language import normalize_answer
 from rag.nlp import SPAN_LABELS, WH_TYPES, QuestionInfo, SpanCandidate, span_candidates
 from rag.text import terms
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InputError
-from rag.lang import normalize_answer
+from rag.language import normalize_answer
 
 __all__ = ["normalize_answer"]  # re-exported: the eval judges with it
 

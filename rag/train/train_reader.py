@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from rag import rtqa
-from rag.lang import normalize_answer
+from rag.language import normalize_answer
 from rag.nlp import analyse_question, span_candidates
 from rag.read import (
     READER_PATH,
