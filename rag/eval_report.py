@@ -40,12 +40,13 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def summary_rows(report: dict[str, Any]) -> list[list[str]]:
+def summary_rows(report: dict[str, Any],
+                 metrics: Sequence[str] = SUMMARY_METRICS) -> list[list[str]]:
     """Rows of metric | each system | ratio (first system / second), as strings."""
     systems = report["systems"]
     names = list(systems)
     rows = [["metric", *names] + (["ratio"] if len(names) == 2 else [])]
-    for metric in SUMMARY_METRICS:
+    for metric in metrics:
         values = [systems[n]["overall"].get(metric) for n in names]
         row = [metric, *(_fmt(v, metric) for v in values)]
         if len(names) == 2:
@@ -70,9 +71,24 @@ def md_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
-def _short(text: str, limit: int = 300) -> str:
+def short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def group_rows(report: dict[str, Any], groups_key: str,
+               metrics: Sequence[str]) -> list[list[str]]:
+    """Rows of group | n | each system's figures, for `system[groups_key][group]` dicts that
+    carry an `n`; the groups are the first system's."""
+    systems = report["systems"]
+    rows = [["group", "n"] + [f"{s} {k}" for s in systems for k in metrics]]
+    for group, figures in next(iter(systems.values()))[groups_key].items():
+        row = [group, str(figures["n"])]
+        for s in systems.values():
+            got = s[groups_key].get(group, {})
+            row += [_fmt(got.get(k), k) for k in metrics]
+        rows.append(row)
+    return rows
 
 
 def worst_failures(items: Iterable[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
@@ -97,16 +113,9 @@ def render_markdown(report: dict[str, Any], plots: Sequence[str]) -> str:
         "## Per category",
         "",
     ]
-    per_cat_metrics = ("accuracy", "f1", "hit@5", "citation_precision", "abstain_rate")
-    header = ["category", "n"] + [f"{s} {k}" for s in systems for k in per_cat_metrics]
-    rows = [header]
-    first = next(iter(systems.values()))
-    for cat, figures in first["per_category"].items():
-        row = [cat, str(figures["n"])]
-        for s in systems.values():
-            cat_figures = s["per_category"].get(cat, {})
-            row += [_fmt(cat_figures.get(k), k) for k in per_cat_metrics]
-        rows.append(row)
+    rows = group_rows(report, "per_category",
+                      ("accuracy", "f1", "hit@5", "citation_precision", "abstain_rate"))
+    rows[0][0] = "category"
     parts += [md_table(rows), ""]
     for plot in plots:
         parts += [f"![{plot}]({plot})", ""]
@@ -123,18 +132,17 @@ def render_markdown(report: dict[str, Any], plots: Sequence[str]) -> str:
                 f"- question: {item['question']}",
                 f"- expected: {expected}",
                 f"- answer{' (abstained)' if item['abstained'] else ''}: "
-                f"{_short(item['error'] or item['answer'])}",
+                f"{short(item['error'] or item['answer'])}",
                 f"- F1 {_fmt(item['scores'].get('f1'), 'f1')}, hit@5 "
                 f"{_fmt(item['scores'].get('hit@5'), 'hit@5')}",
             ]
             parts += [f"  - [{c['n']}] {c['title']} ({c['date'] or 'no date'}): "
-                      f"“{_short(c['quote'], 200)}”" for c in item["citations"]]
+                      f"“{short(c['quote'], 200)}”" for c in item["citations"]]
             parts.append("")
     return "\n".join(parts)
 
 
-def write_plots(report: dict[str, Any], out_dir: Path) -> list[str]:
-    """Per-category accuracy bars and a latency histogram; [] when matplotlib is missing."""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -142,25 +150,42 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib is not installed: no plots (pip install matplotlib).", file=sys.stderr)
+        return None
+    return plt
+
+
+def write_bar_plot(report: dict[str, Any], out_dir: Path, groups_key: str, metric: str,
+                   filename: str, title: str) -> list[str]:
+    """Bars of one metric per group (`system[groups_key]`), one colour per system."""
+    plt = _pyplot()
+    if plt is None:
         return []
     systems = report["systems"]
-    cats = list(next(iter(systems.values()))["per_category"])
+    groups = list(next(iter(systems.values()))[groups_key])
     width = 0.8 / len(systems)
     fig, ax = plt.subplots(figsize=(9, 4))
     for i, (name, s) in enumerate(systems.items()):
-        values = [s["per_category"].get(c, {}).get("accuracy") or 0.0 for c in cats]
-        ax.bar([x + i * width for x in range(len(cats))], values, width, label=name)
-    ax.set_xticks([x + width * (len(systems) - 1) / 2 for x in range(len(cats))], cats,
+        values = [s[groups_key].get(g, {}).get(metric) or 0.0 for g in groups]
+        ax.bar([x + i * width for x in range(len(groups))], values, width, label=name)
+    ax.set_xticks([x + width * (len(systems) - 1) / 2 for x in range(len(groups))], groups,
                   rotation=30, ha="right")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"Accuracy by category ({report['split']})")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out_dir / "accuracy_by_category.png", dpi=100)
+    fig.savefig(out_dir / filename, dpi=100)
     plt.close(fig)
+    return [filename]
+
+
+def write_latency_plot(report: dict[str, Any], out_dir: Path) -> list[str]:
+    """A histogram of every item's `latency_ms`, per system (items that raised left out)."""
+    plt = _pyplot()
+    if plt is None:
+        return []
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, s in systems.items():
+    for name, s in report["systems"].items():
         ax.hist([i["latency_ms"] for i in s["items"] if not i["error"]], bins=20, alpha=0.6,
                 label=name)
     ax.set_xlabel("ms per question")
@@ -170,17 +195,26 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[str]:
     fig.tight_layout()
     fig.savefig(out_dir / "latency.png", dpi=100)
     plt.close(fig)
-    return ["accuracy_by_category.png", "latency.png"]
+    return ["latency.png"]
 
 
-def compare_table(old: dict[str, Any], new: dict[str, Any]) -> str:
+def write_plots(report: dict[str, Any], out_dir: Path) -> list[str]:
+    """Per-category accuracy bars and a latency histogram; [] when matplotlib is missing."""
+    return write_bar_plot(report, out_dir, "per_category", "accuracy",
+                          "accuracy_by_category.png",
+                          f"Accuracy by category ({report['split']})") + \
+        write_latency_plot(report, out_dir)
+
+
+def compare_table(old: dict[str, Any], new: dict[str, Any],
+                  metrics: Sequence[str] = SUMMARY_METRICS) -> str:
     """Deltas new - old for every system in both reports, marked better or worse."""
     rows = [["system", "metric", "old", "new", "delta", ""]]
     for name, s in new["systems"].items():
         if name not in old.get("systems", {}):
             continue
         before = old["systems"][name]["overall"]
-        for metric in SUMMARY_METRICS:
+        for metric in metrics:
             a, b = before.get(metric), s["overall"].get(metric)
             if a is None or b is None:
                 delta, mark = "-", ""

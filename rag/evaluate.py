@@ -387,7 +387,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", type=Path, default=None, metavar="OLD_REPORT_JSON",
                         help="Print the deltas against an earlier report.json.")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="Only the first N items of the split.")
+                        help="Only the first N items of the split (RealTimeQA: the first N "
+                        "questions, in week order).")
+    parser.add_argument("--dataset", nargs="+", default=["gold"], metavar="NAME [PATH]",
+                        help="'gold' (default: --gold and --articles) or 'realtimeqa PATH' (a "
+                        "RealTimeQA checkout or its past/ folder).")
+    parser.add_argument("--weeks", default=None, metavar="RANGE",
+                        help="RealTimeQA weeks: YYYY, YYYY-MM, YYYYMMDD or A..B (default all).")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--per-week", dest="archive", action="store_false", default=False,
+                      help="RealTimeQA: one index per week, its questions asked of it (default).")
+    mode.add_argument("--archive", dest="archive", action="store_true",
+                      help="RealTimeQA: one index of all selected weeks.")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="RealTimeQA: where built indexes are kept (default "
+                        "$XDG_CACHE_HOME/newsrag/rtqa or ~/.cache/newsrag/rtqa).")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="RealTimeQA: rebuild cached indexes (after an ingest change).")
+
+
+def _dataset(args: argparse.Namespace) -> tuple[str, Path | None]:
+    name, *rest = getattr(args, "dataset", None) or ["gold"]
+    if name not in ("gold", "realtimeqa") or len(rest) > 1:
+        raise InputError(f"Unknown dataset {' '.join(args.dataset)!r}.",
+                         hint="Use --dataset gold or --dataset realtimeqa PATH.")
+    if name == "realtimeqa" and not rest:
+        raise InputError("--dataset realtimeqa needs the path of the RealTimeQA files.",
+                         hint="e.g. --dataset realtimeqa ../shared/realtimeqa")
+    return name, Path(rest[0]) if rest else None
 
 
 def _articles_dir(args: argparse.Namespace) -> Path:
@@ -413,6 +440,11 @@ def _new_run_dir(out: Path, split: str) -> Path:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate on a temporary index; write report.json, report.md and plots; 1 if items erred."""
+    dataset, rtqa_root = _dataset(args)
+    if dataset == "realtimeqa" and rtqa_root is not None:
+        from rag import eval_rtqa
+
+        return eval_rtqa.run(args, settings, rtqa_root)
     from rag.pipeline import Pipeline  # heavy: models load here, not at `newsrag --help`
 
     items = select(load_gold(Path(args.gold)), args.split, args.limit)
