@@ -170,7 +170,7 @@ def _share(flags: Iterable[bool]) -> float | None:
 
 def aggregate(records: Sequence[Record]) -> dict[str, Any]:
     ok = [r for r in records if r.error is None]
-    answered = [r for r in records if not r.abstained]
+    answered = [r for r in ok if not r.abstained]
     latencies = [r.latency_ms for r in ok]
     out: dict[str, Any] = {
         "n": len(records),

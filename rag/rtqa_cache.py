@@ -2,9 +2,9 @@
 
 An index is keyed by a sha256 of its articles (url, title, text, date, in order), the embedding
 model, the chunking parameters and the index schema: the same week with the same settings is
-built once. A build writes into `<key>.tmp-<pid>/` and is renamed to `<key>/` only when complete
-(the rename is atomic), so an interrupted build leaves no half index behind; its leftover is
-removed by the next build of that key once its process is gone.
+built once. A build writes into `<key>.tmp-<pid>-<random>/` and is renamed to `<key>/` only
+when complete (the rename is atomic), so an interrupted build leaves no half index behind; its
+leftover is removed by the next build of that key once its process is gone.
 
 What the key does not see: a change to the ingest code (cleaning, dates, sentence splitting)
 that changes the stored articles. Pass `--rebuild` after one.
@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ def _alive(pid: int) -> bool:
 
 def _remove_stale(root: Path, key: str) -> None:
     for tmp in root.glob(f"{key}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
+        pid = tmp.name.split(".tmp-", 1)[1].split("-")[0]
         if not pid.isdigit() or not _alive(int(pid)) or int(pid) == os.getpid():
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -120,7 +121,9 @@ def ensure_index(articles: Sequence[RtqaArticle], settings: Settings, embedder: 
         return final / "index", None
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale(root, key)
-    tmp = root / f"{key}.tmp-{os.getpid()}"
+    # A new name every time: Chroma keeps a client per path for the life of the process, and
+    # one left on a moved-away folder would make a second build here read-only.
+    tmp = root / f"{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     files = write_sources(articles, tmp / "src")
     pipe = Pipeline(index_settings(settings, tmp / "index"), embedder=embedder)
     started = time.perf_counter()
