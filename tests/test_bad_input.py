@@ -248,11 +248,186 @@ def test_ui_handlers_turn_bad_input_into_messages(pipe: Pipeline, tmp_path: Path
     assert len(list(app.respond(pipe, pipe.settings, "   ", app._new_state()))) == 1
     # Bad uploads are listed as problems; nothing is stored.
     files = _files(tmp_path)
-    status, _, _ = app.upload_files(pipe, pipe.settings, [str(files["binary.txt"]),
-                                                          str(files["doc.pdf"]),
-                                                          str(files["big.txt"])])
+    bad = [str(files["binary.txt"]), str(files["doc.pdf"]), str(files["big.txt"])]
+    status, _, _ = app.upload_files(pipe, pipe.settings, bad, received=bad)
     assert status.count("binary") + status.count("Unsupported") + status.count("larger") >= 3
     # Deleting nothing, or something unknown, explains itself.
     assert "Choose" in app.delete_selected(pipe, None)[0]
     assert "No article" in app.delete_selected(pipe, "nope")[0]
     assert snapshot(pipe) == before
+
+
+def test_ui_upload_refuses_a_path_gradio_did_not_receive(pipe: Pipeline, tmp_path: Path) -> None:
+    from ui import app
+
+    memo = tmp_path / "memo.txt"
+    memo.write_text("Memo\n\nThe vault code is 4471.\n")
+    before = snapshot(pipe)
+    status, _, _ = app.upload_files(pipe, pipe.settings, [str(memo)], received=set())
+    assert "not uploaded to this server" in status
+    assert snapshot(pipe) == before
+
+
+# --- a real `newsrag serve` process --------------------------------------------------------
+# Forged upload paths, a path that never ends, and bodies sent before the key: the attacks of
+# issue 13, against the server a newsroom runs (its own process, the real models).
+
+KEY = "s3cret-key"
+SECRET = "The vault code is 4471 and only the server should know it."
+
+
+class Served:
+    """`newsrag serve` in its own process on a tmp index; `upload_dir` is its Gradio folder."""
+
+    def __init__(self, tmp: Path, key: str | None) -> None:
+        import os
+        import subprocess
+        import sys
+
+        from ui.server import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.upload_dir = tmp / "gradio"
+        env = {**os.environ, "NEWSRAG_INDEX_DIR": str(tmp / "index"), "HF_HUB_OFFLINE": "1",
+               "GRADIO_TEMP_DIR": str(self.upload_dir), "NEWSRAG_MAX_FILE_BYTES": "200000"}
+        env.pop("NEWSRAG_API_KEY", None)
+        if key:
+            env["NEWSRAG_API_KEY"] = key
+        exe = Path(sys.executable).with_name("newsrag")
+        self.log = (tmp / "serve.log").open("w")
+        self.proc = subprocess.Popen([str(exe), "serve", "--port", str(self.port)], env=env,
+                                     cwd=tmp, stdout=self.log, stderr=subprocess.STDOUT)
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    def wait_ready(self) -> None:
+        import time
+
+        import httpx
+
+        for _ in range(600):
+            assert self.proc.poll() is None, "newsrag serve exited"
+            try:
+                if httpx.get(self.url + "/api/health", headers=self.headers,
+                             timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("newsrag serve never became ready")
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:  # a frozen server ignores SIGTERM: that is a failure
+            self.proc.kill()
+            self.proc.wait(15)
+            raise AssertionError("newsrag serve ignored SIGTERM") from None
+        finally:
+            self.log.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    srv = Served(tmp_path_factory.mktemp("served"), key=None)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def served_locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    srv = Served(tmp_path_factory.mktemp("served-locked"), key=KEY)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _upload_event(url: str, file_path: str, cookies: Any = None) -> dict[str, Any]:
+    """Run the Articles tab's upload event with `file_path` as the uploaded file, the way the
+    page's script does (queue/join, then the event stream); the final queue message."""
+    import uuid
+
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=30, cookies=cookies) as c:
+        cfg = c.get("/config").json()
+        elem = {x["id"]: x.get("props", {}).get("elem_id") for x in cfg["components"]}
+        fn, dep = next((i, d) for i, d in enumerate(cfg["dependencies"])
+                       if any(elem.get(t[0]) == "nr-upload" for t in d["targets"]))
+        session = uuid.uuid4().hex[:11]
+        file_data = {"path": file_path, "meta": {"_type": "gradio.FileData"}}
+        r = c.post("/gradio_api/queue/join", json={
+            "data": [[file_data]], "fn_index": fn, "session_hash": session,
+            "event_data": None, "trigger_id": dep["targets"][0][0]})
+        assert r.status_code == 200, r.text
+        with c.stream("GET", f"/gradio_api/queue/data?session_hash={session}") as events:
+            for line in events.iter_lines():
+                if line.startswith("data:"):
+                    msg: dict[str, Any] = json.loads(line[5:])
+                    if msg.get("msg") == "process_completed":
+                        return msg
+    raise AssertionError("the upload event never completed")
+
+
+def _article_texts(srv: Served) -> list[str]:
+    import httpx
+
+    with httpx.Client(base_url=srv.url, headers=srv.headers, timeout=30) as c:
+        ids = [a["id"] for a in c.get("/api/articles").json()["articles"]]
+        return [c.get(f"/api/articles/{i}").json()["text"] for i in ids]
+
+
+def _uploaded_names(srv: Served) -> list[str]:
+    return sorted(p.name for p in srv.upload_dir.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_served_upload_event_refuses_a_forged_server_path(served: Served,
+                                                          tmp_path: Path) -> None:
+    secret = tmp_path / "memo.txt"
+    secret.write_text(f"Memo\n\n{SECRET}\n")
+    before = _article_texts(served)
+    msg = _upload_event(served.url, str(secret))
+    assert not any(SECRET in t for t in _article_texts(served))
+    assert len(_article_texts(served)) == len(before)
+    assert "memo.txt" not in _uploaded_names(served)  # not copied where /file= serves it
+    assert "Traceback" not in json.dumps(msg)
+
+
+@pytest.mark.slow
+def test_served_upload_event_never_copies_other_server_files(served: Served) -> None:
+    _upload_event(served.url, "/etc/passwd")
+    assert "passwd" not in _uploaded_names(served)
+
+
+@pytest.mark.slow
+def test_served_upload_event_refuses_dev_zero_and_keeps_serving(served: Served) -> None:
+    import httpx
+
+    _upload_event(served.url, "/dev/zero")
+    assert httpx.get(served.url + "/api/health", timeout=10).status_code == 200
+    r = httpx.post(served.url + "/api/ask", json={"question": "When must US troops leave?"},
+                   timeout=30)
+    assert r.status_code == 200
+
+
+@pytest.mark.slow
+def test_served_real_upload_through_the_page_is_ingested(served: Served) -> None:
+    """The control for the refusals above: a file Gradio received is ingested."""
+    import httpx
+
+    text = "Harbour reopens\n\nThe Tema harbour reopened on Monday after a two-day strike.\n"
+    r = httpx.post(served.url + "/gradio_api/upload",
+                   files={"files": ("harbour.txt", text.encode(), "text/plain")}, timeout=30)
+    assert r.status_code == 200, r.text
+    (path,) = r.json()
+    msg = _upload_event(served.url, path)
+    assert msg["success"], msg
+    assert any("Tema harbour" in t for t in _article_texts(served))

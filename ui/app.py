@@ -7,13 +7,13 @@ rendered bubbles.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from rag.errors import NewsragError, NotFoundError, TooLargeError
+from rag.errors import InputError, NewsragError, NotFoundError, TooLargeError
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.types import Answer, Article, IngestReport, Turn
@@ -167,13 +167,18 @@ def list_view(pipeline: Pipeline) -> tuple[str, Any]:
     )
 
 
-def upload_files(pipeline: Pipeline, settings: Settings,
-                 paths: list[str] | None) -> tuple[str, str, Any]:
+def upload_files(pipeline: Pipeline, settings: Settings, paths: list[str] | None,
+                 received: Collection[str]) -> tuple[str, str, Any]:
+    """Ingest the files of an upload event; `received` are the paths Gradio itself wrote
+    for uploads (a path in the event is client data: it is refused unless Gradio wrote it)."""
     reports: list[IngestReport] = []
     problems: list[str] = []
     for p in paths or []:
         path = Path(p)
         try:
+            if p not in received:
+                raise InputError(f"{path.name} was not uploaded to this server.",
+                                 hint="Upload the file again with the upload button.")
             if path.stat().st_size > settings.max_file_bytes:
                 raise TooLargeError(f"{path.name} is larger than {settings.max_file_bytes} bytes.")
             reports.append(pipeline.ingest_bytes(path.name, path.read_bytes()))
@@ -263,7 +268,7 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             return list_view(pipeline)
 
         def on_upload(paths: list[str] | None) -> tuple[str, str, Any]:
-            return upload_files(pipeline, settings, paths)
+            return upload_files(pipeline, settings, paths, demo.upload_file_set)
 
         def on_delete(article_id: str | None) -> tuple[str, str, Any]:
             return delete_selected(pipeline, article_id)

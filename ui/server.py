@@ -41,8 +41,12 @@ def create_server_app(pipeline: Pipeline, settings: Settings,
         auth=_login_check(key) if key else None,
         auth_message="Sign in with any user name and the newsroom's API key as password.",
         css=CSS, head=HEAD, ssr_mode=False, mcp_server=False,
-        footer_links=["api"],
+        footer_links=["api"], max_file_size=settings.max_file_bytes,
     )
+    # Gradio checks the paths an event hands to a file component (only files it received in
+    # its upload folder) only once `has_launched` is set, which `launch()` does and mounting
+    # does not: without this, a forged `{"path": "/any/file"}` is read, copied and served.
+    blocks.has_launched = True
     return mounted
 
 
