@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rag import cite
 from rag.conflicts import disagreement, is_pending
 from rag.dates import display_article_date
 from rag.deeplink import text_fragment_url
@@ -42,27 +43,15 @@ from rag.store import Store
 from rag.text import QUESTION_WORDS, stem, terms
 from rag.types import Answer, Citation, Passage
 
-ABSTAIN_TEXT = "The articles don't say. None of the retrieved passages answers this question."
-EMPTY_INDEX_TEXT = (
-    "The index has no articles yet, so the articles don't say. "
-    "Add some with `newsrag ingest PATH`."
-)
+ABSTAIN_TEXT, EMPTY_INDEX_TEXT = cite.ABSTAIN_TEXT, cite.EMPTY_INDEX_TEXT
 
 # --- scoring -----------------------------------------------------------------------------------
 
 @dataclass
-class Candidate:
-    article_id: str
-    index: int
-    start: int
-    end: int
-    text: str
-    passage: Passage
-    vec: Vectors
+class Candidate(cite.Candidate):
     dense: float = 0.0
     lexical: float = 0.0
     typed: bool = True
-    score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +130,7 @@ class ExtractiveAnswerer:
     # -- candidates --
 
     def candidates(self, passages: Sequence[Passage]) -> list[Candidate]:
-        return sentence_candidates(self.store, passages)
+        return [Candidate(**vars(c)) for c in cite.sentence_candidates(self.store, passages)]
 
     def _term_weights(self, q_terms: Sequence[str]) -> dict[str, float]:
         df, total = self.store.document_frequencies(q_terms)
@@ -424,25 +413,6 @@ class ExtractiveAnswerer:
     def _overlap(a: Candidate, b: Candidate) -> float:
         ta, tb = set(terms(a.text)), set(terms(b.text))
         return len(ta & tb) / max(1, min(len(ta), len(tb)))
-
-
-def sentence_candidates(store: Store, passages: Sequence[Passage]) -> list[Candidate]:
-    """The sentences of the passages (each once, with its stored vector), in passage order."""
-    seen: set[tuple[str, int]] = set()
-    out = []
-    for p in passages:
-        text = p.chunk.text
-        for idx, start, end, vec in store.sentences_in(p.chunk.article_id, p.chunk.start,
-                                                       p.chunk.end):
-            key = (p.chunk.article_id, idx)
-            if key in seen:
-                continue
-            seen.add(key)
-            sent = text[start - p.chunk.start:end - p.chunk.start]
-            if len(sent.split()) < 4:  # headings, bylines, "Key Takeaways"
-                continue
-            out.append(Candidate(p.chunk.article_id, idx, start, end, sent, p, vec))
-    return out
 
 
 def citation_for(c: Candidate, n: int) -> Citation:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from rag.answer import Candidate, citation_for
+from rag.cite import Candidate, citation_for
 from rag.dates import display_date
 from rag.embed import Embedder
 from rag.errors import BackendError

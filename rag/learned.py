@@ -5,7 +5,8 @@ Given the sentences of the retrieved passages, it
    cosine, share of the question's terms), so the cross-encoder's cost is bounded per question;
 2. scores them with the ranker (rag/rank.py) and reads spans from the best (rag/read.py);
 3. answers with the sentence that holds the most probable span, cited, and that span as the
-   short answer; or abstains when neither the span nor the sentence is likely enough to be right.
+   short answer when it is likely enough; or abstains when neither the span nor the sentence is
+   likely enough to be right.
 
 Both probabilities are calibrated on RealTimeQA weeks the models did not train on
 (rag/train/train_reader.py); the thresholds are settings (`abstain_threshold`,
@@ -21,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer import ABSTAIN_TEXT, EMPTY_INDEX_TEXT, Candidate, ExtractiveAnswerer
+from rag.cite import (
+    ABSTAIN_TEXT,
+    EMPTY_INDEX_TEXT,
+    Candidate,
+    conflicting_report,
+    newest_first,
+    render,
+)
 from rag.embed import Vectors
 from rag.followup import Query
 from rag.nlp import analyse_question
@@ -96,25 +104,35 @@ class LearnedAnswerer:
         sentences = [SentenceIn(c.text, c.score, c.passage.date,
                                 c.passage.group_id or c.article_id) for c in ranked]
         spans = read_spans(query.text, info, sentences, as_of, self.spans, self.embed)
-        p_sentence = self.sentence_calibration(ranked[0].score)
         best = spans[0] if spans else None
-        p_span = best.probability if best else 0.0
-        confidence = max(p_span, p_sentence)
+        # The sentence that holds the most probable span is the one cited (without spans, the
+        # best-ranked one); the answer is as likely right as the better of its two readings.
+        cited = ranked[best.sentence] if best is not None else ranked[0]
+        p_span = best.probability if best is not None else 0.0
+        confidence = max(p_span, self.sentence_calibration(cited.score))
         if confidence < self.abstain_threshold:
             timings["answer"] = (time.perf_counter() - t1) * 1000
             return Answer(question=query.text, text=ABSTAIN_TEXT, abstained=True,
                           passages=tuple(passages), timings_ms=timings, confidence=confidence,
                           as_of=as_of), ranked
-        show_span = best is not None and p_span >= self.short_threshold and p_span >= p_sentence
-        cited = ranked[best.sentence] if (best is not None and show_span) else ranked[0]
-        as_of_passage = (cited.passage if info.wh in _TIME_SENSITIVE_WH and cited.passage.date
-                         else None)
-        text, citations = ExtractiveAnswerer._render([([cited], None, as_of_passage)])
+        show_span = best is not None and p_span >= self.short_threshold
+        lead, other, as_of_passage = cited, None, None
+        if info.wh in _TIME_SENSITIVE_WH:
+            # Counts and dates change between reports: cite a disagreeing one, newest first,
+            # and say whose report the answer is and from when.
+            found = conflicting_report(cited, ranked)
+            if found is not None:
+                lead, other = newest_first(cited, found)
+            if lead.passage.date:
+                as_of_passage = lead.passage
+        text, citations = render(lead, other, as_of_passage)
         short = None
         if show_span and best is not None:
+            n = next(c.n for c in citations
+                     if c.article_id == cited.article_id and c.start == cited.start)
             short = ShortAnswer(text=best.span.text, article_id=cited.article_id,
                                 start=cited.start + best.span.start,
-                                end=cited.start + best.span.end, citation=citations[0].n)
+                                end=cited.start + best.span.end, citation=n)
         timings["answer"] = (time.perf_counter() - t1) * 1000
         return Answer(question=query.text, text=text, abstained=False,
                       citations=tuple(citations), passages=tuple(passages), timings_ms=timings,

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from rag import __version__
-from rag.answer import Candidate, ExtractiveAnswerer, sentence_candidates
+from rag.answer import ExtractiveAnswerer
 from rag.chunk import ChunkParams, chunk_article, split_sentences
+from rag.cite import Candidate, sentence_candidates
 from rag.dates import date_range, parse_date
 from rag.dedup import group_peers, regroup
 from rag.embed import Embedder, load_embedder
@@ -249,7 +250,7 @@ class Pipeline:
     def _extractive(self, question: str, history: Sequence[Turn] | None,
                     top_k: int | None, since: str | None = None,
                     until: str | None = None,
-                    as_of: str | None = None) -> tuple[Answer, list[Candidate]]:
+                    as_of: str | None = None) -> tuple[Answer, Sequence[Candidate]]:
         """The extractive answer and the ranked sentences it chose from."""
         t0 = time.perf_counter()
         q = self.validate_question(question)
@@ -263,6 +264,7 @@ class Pipeline:
         passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k,
                                       dates)
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
+        ranked: Sequence[Candidate]
         if self.settings.reader == "learned":
             empty = not passages and not self.store.counts()["articles"]
             answer, ranked = self.learned.answer(

@@ -72,6 +72,10 @@ def chat_message(answer: Answer) -> str:
     failed LLM backend (this is then the extractive answer), and the model's sentences that
     the verifier removed are listed under the answer, never silently dropped."""
     body = answer_markdown(answer.text, (c.n for c in answer.citations))
+    if answer.short_answer and not answer.abstained:
+        # The few words that answer first; the quote that says them, cited, below.
+        short = answer.short_answer
+        body = f"**{md_escape(short.text)}** {cite_link(short.citation)}\n\n> {body}"
     if answer.abstained:
         body = f"**{ABSTAIN_BANNER}** {body}\n\n*The nearest passages are listed beside the chat.*"
     if answer.backend_error:
