@@ -389,7 +389,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="Only the first N items of the split (RealTimeQA: the first N "
                         "questions, in week order).")
-    parser.add_argument("--dataset", nargs="+", default=["gold"], metavar="NAME [PATH]",
+    parser.add_argument("--dataset", nargs="+", default=["gold"], metavar=("NAME", "PATH"),
                         help="'gold' (default: --gold and --articles) or 'realtimeqa PATH' (a "
                         "RealTimeQA checkout or its past/ folder).")
     parser.add_argument("--weeks", default=None, metavar="RANGE",
