@@ -101,6 +101,8 @@ class Record:
     question: str
     gold: str
     findable: bool
+    date: str | None = None  # the quiz date, asked as `as_of`
+    choices: list[str] = field(default_factory=list)  # never shown to a system; for analysis
     answer: str = ""
     short_answer: str | None = None
     abstained: bool = False
@@ -140,7 +142,8 @@ def score_answer(record: Record, answer: Answer, q: rtqa.RtqaQuestion) -> None:
 
 
 def score_question(system: RtqaSystem, q: rtqa.RtqaQuestion) -> Record:
-    record = Record(q.id, q.week, q.source, q.question, q.gold, q.findable)
+    record = Record(q.id, q.week, q.source, q.question, q.gold, q.findable, q.date,
+                    list(q.choices))
     try:
         started = time.perf_counter()
         answer = system.ask(q)

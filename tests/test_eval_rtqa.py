@@ -266,3 +266,23 @@ def test_one_real_week_runs_end_to_end(tmp_path: Path) -> None:
             assert rtqa.contains(item["answer"], by_id[item["id"]].gold)
         if item["gold_rank"] is not None:
             assert 1 <= item["gold_rank"] <= er.RETRIEVE_K
+
+
+def test_a_report_renders_its_tables_and_compares_with_itself() -> None:
+    from rag.eval_report import compare_table
+
+    qs = [_q(STATES.choices, qid=i) for i in ("right", "wrong")]
+    system = ScriptedSystem({
+        "right": Answer("q", "Missouri and Texas [1]", False, (_citation("Missouri and Texas"),)),
+        "wrong": Answer("q", "Ohio [1]", False, (_citation("Ohio"),)),
+    })
+    records = [er.score_question(system, q) for q in qs]
+    report = {"run_id": "r1", "created": "now", "gold": "rtqa", "split": "2025",
+              "mode": "per-week", "n_items": 2, "weeks": ["20250103"],
+              "ingest": er.ingest_totals({"w": {"cached": True}}),
+              "systems": {"newsrag": er.summarise(records, 1.0)}}
+    md = er.render_markdown(report, [])
+    assert "## By findable" in md and "| not findable | 2 | 0.500 | 0.500 | 0.000 |" in md
+    assert "**wrong**" in md  # gold in the top passage, answer not right: lost by the reader
+    deltas = compare_table(report, report, er.METRICS)
+    assert "right" in deltas and "better" not in deltas and "worse" not in deltas
