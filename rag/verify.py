@@ -204,9 +204,9 @@ def _names(sentence: str) -> list[str]:
 
 
 def _name_present(name: str, text_norm: str) -> bool:
-    # A shared prefix covers inflections and demonyms: Niger ~ Nigerien, Russia ~ Russian.
-    n = len(name) if len(name) < 6 else max(5, len(name) - 2)
-    return re.search(rf"\b{re.escape(name[:n])}", text_norm) is not None
+    # The whole name, as a word (a possessive allowed): a shared prefix would make two
+    # different places one ("Austria" in "Australia").
+    return re.search(rf"\b{re.escape(name)}(?:'s)?\b", text_norm) is not None
 
 
 # Speech and its reporting: "X said/announced/confirmed ...", "according to X". Word forms,

@@ -264,3 +264,11 @@ def test_yes_is_not_a_name_but_the_denied_timeline_is_still_caught() -> None:
                  "withdrawal, though no timeline has been set.")
     assert not support("Yes, a timeline has been set for the withdrawal.", src).ok
     assert support("Yes, a U.S. delegation will head to Niamey within days.", src).ok
+
+
+@pytest.mark.parametrize(("claim", "source"), [
+    ("Austria signed the agreement on Monday.", "Australia signed the agreement on Monday."),
+    ("Officials in Georgia approved the plan.", "Officials in Georgian cities approved the plan."),
+])
+def test_a_name_is_matched_whole_never_by_a_shared_prefix(claim: str, source: str) -> None:
+    assert not support(claim, Source(source)).ok
