@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if cmd == "ask" and not args.batch:
             if args.question is None:
                 raise InputError("No question given.",
-                                 hint='newsrag ask "When must US troops leave Niger?"')
+                                 hint='newsrag ask "Who won the election?"')
             pipe.validate_question(args.question)  # before any first-run work
         _first_use(pipe, quiet=getattr(args, "json", False))
         if cmd == "list":

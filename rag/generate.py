@@ -184,7 +184,7 @@ class Generator:
         line = re.sub(r"^(?:standalone question|question)\s*:\s*", "", line, flags=re.I)
         line = line.strip().strip('"').strip()
         # A small model sometimes answers instead of rewriting ("The military government asked
-        # Wagner's forces to leave."): only a question is a rewrite of one.
+        # Acme's forces to leave."): only a question is a rewrite of one.
         if not (3 <= len(line) <= 500 and line.endswith("?")):
             return None
         return line

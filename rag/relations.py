@@ -1,6 +1,7 @@
 """Who is who, and who did what to whom: checks that a claim keeps its names in the roles and
 on the sides its source gives them. Lexical coverage and embeddings miss these (every word of
-"Washington asked Niger to withdraw" is in "Niger asked Washington to withdraw", cosine 0.94),
+"Freedonia asked Sylvania to withdraw" is in "Sylvania asked Freedonia to withdraw", cosine
+0.94),
 so rag/verify.py runs them as hard checks.
 
 Each check takes the claim's names (normalised capitalised words, from rag/verify.py) where it
@@ -23,9 +24,9 @@ ROLE_WORDS = frozenset(terms(
 
 
 def misplaced_role(claim: str, source: str, names: set[str]) -> tuple[str, str] | None:
-    """(role, name) when the claim puts a role before a name ("President Abdourahamane Tchiani")
+    """(role, name) when the claim puts a role before a name ("President Jane Doe")
     and the source gives that name without that role within four words of it, though it uses
-    the role for someone else ("... Tchiani ... with Russian President Vladimir Putin")."""
+    the role for someone else ("... Doe ... with the visiting President John Roe")."""
     c_words, s_words = words(claim), words(source)
     s_stems = [stem(w) for w in s_words]
     for i, w in enumerate(c_words):
@@ -36,7 +37,7 @@ def misplaced_role(claim: str, source: str, names: set[str]) -> tuple[str, str] 
         prev = w
         for nxt in c_words[i + 1:i + 6]:  # "Deputy Secretary of State Kurt Campbell"
             if nxt in names and stem(nxt) not in ROLE_WORDS:
-                if prev != "of":  # "minister of Niger" names a country, not the minister
+                if prev != "of":  # "minister of Freedonia" names a country, not the minister
                     person.append(nxt)
             elif not (stem(nxt) in ROLE_WORDS or nxt in ("of", "state")):
                 break
@@ -51,8 +52,8 @@ _POSSESSIVE = re.compile(r"\b([A-Z][\w-]*)[’']s\s+([a-z]+)")
 
 
 def detached_possessive(claim: str, source: str) -> tuple[str, str] | None:
-    """(name, noun) when the claim gives a name a thing ("Wagner's forces") that the source
-    keeps apart from it ("French forces ... the Russian mercenary group Wagner")."""
+    """(name, noun) when the claim gives a name a thing ("Acme's forces") that the source
+    keeps apart from it ("foreign forces ... the private security firm Acme")."""
     s_words = words(source)
     for m in _POSSESSIVE.finditer(claim):
         name, noun = normalize(m.group(1)), m.group(2)
@@ -71,8 +72,8 @@ _PASSIVE = frozenset("was were is are been being be".split())
 
 def swapped_sides(claim: str, source: str, names: set[str]) -> tuple[str, str, str] | None:
     """(name, word, name) when the claim puts two names on the opposite sides of a word from
-    where the source puts them: "Washington asked Niger to withdraw" from "Niger asked
-    Washington to withdraw". A passive claim ("X was condemned by Y") is read the other way
+    where the source puts them: "Freedonia asked Sylvania to withdraw" from "Sylvania asked
+    Freedonia to withdraw". A passive claim ("X was condemned by Y") is read the other way
     round. Only words and names that occur once in each are compared."""
     c_words, s_words = words(claim), words(source)
     names = names - ROLE_WORDS

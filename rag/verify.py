@@ -5,9 +5,9 @@ that do, in two layers:
 - hard checks, each enough to reject: every number, month and year the claim states must be in
   the source (or its date); every name it capitalises must be in the source or its title; a
   negated claim needs a negated source; a role or title it gives someone ("ambassador",
-  "president") must be in the source, next to the same name; a possessive ("Wagner's forces")
-  must join what the source joins; two names may not swap sides of a verb ("Washington asked
-  Niger" from "Niger asked Washington"); a claim that says someone said something needs a
+  "president") must be in the source, next to the same name; a possessive ("Acme's forces")
+  must join what the source joins; two names may not swap sides of a verb ("Freedonia asked
+  Sylvania" from "Sylvania asked Freedonia"); a claim that says someone said something needs a
   source that reports speech; a word the claim takes from the question must be in the source
   (or a plain synonym), since a small model forces the question's frame onto a source that
   does not fill it ("Where will the troops be redeployed?" -> "They will be redeployed to
@@ -189,7 +189,8 @@ _ANSWER_WORDS = frozenset("yes no".split())  # "Yes, a timeline ..." names nobod
 
 def _names(sentence: str) -> list[str]:
     """Capitalised words: names of people, places and bodies. The first word counts too unless
-    it is a stopword: "Chad and Mali ..." names Chad, "The US ..." names nothing by "The"."""
+    it is a stopword: "Freedonia and Sylvania ..." names Freedonia, "The US ..." names nothing
+    by "The"."""
     out = []
     first = re.match(r"\s*([A-Z][\w’'-]*)", sentence)
     if first:
@@ -289,7 +290,7 @@ def _reversed_term(claim_terms: Sequence[str], source_text: str) -> str | None:
 
 def _coverage(claim: str, sentence_terms: set[str], title_terms: set[str]) -> float:
     """Share of the claim's content terms found in the source sentence. A term found only in
-    the title counts half: titles name the topic ("Niger", "Russia"), and a claim that takes a
+    the title counts half: titles name the topic ("Freedonia", "Sylvania"), and a claim that takes a
     name from the title but no fact from the sentence must not pass on it."""
     c_terms = _content_terms(claim)
     if not c_terms:
@@ -398,9 +399,9 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
             if clause_cov < MIN_CLAUSE_COVERAGE:
                 return no(f"clause {clause!r} coverage {clause_cov:.2f}")
             # A claim may join two sentences clause by clause, or in one clause about a thing
-            # both name ("the group behind the protests" + "the protests in Niamey"), not word
-            # by word: "The overthrow in Niger occurred in Mali" takes "Niger" from one
-            # sentence and "Mali" from another that share nothing it says.
+            # both name ("the group behind the protests" + "the protests in the capital"), not word
+            # by word: "The overthrow in Freedonia occurred in Sylvania" takes "Freedonia" from one
+            # sentence and "Sylvania" from another that share nothing it says.
             if source.parts and not _joined_fairly(clause, source.parts):
                 return no(f"clause {clause!r} joins sources that share nothing it says")
     floor = NEGATED_SOURCE_SIMILARITY if source_neg and not claim_neg else MIN_SIMILARITY
@@ -502,7 +503,8 @@ def _judge(claim: Claim, vec: Vectors | None, sources: Sequence[Source],
     if best is not None:
         return best
     # A sentence may join the answer from one source with context from another ("the group
-    # behind the protests [2]" + "the protests in Niamey [1]"): try each pair, cited ones first.
+    # behind the protests [2]" + "the protests in the capital [1]"): try each pair, cited ones
+    # first.
     order = cited + [i for i in range(len(sources)) if i not in cited]
     for a_pos, a in enumerate(order):
         for b in order[a_pos + 1:]:
