@@ -62,15 +62,17 @@ def _n_markers(text: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_when_must_troops_leave_answers_september_15_as_of_may_2024(
+def test_when_must_troops_leave_answers_september_15_from_may_2024(
         real_pipeline: Pipeline) -> None:
     answer = real_pipeline.ask("When must US troops leave?")
     lead = answer.text.split("[1]")[0]
-    assert re.search(r"As of (about )?\d+ May 2024 \(", lead)
     assert re.search(r"15 September|September 15", lead)
     assert "no timeline" not in lead  # April's "no timeline" is not presented as current
+    # The May report that says so is undated when ingested years later (its "Sunday (19 May)"
+    # fits 2019 and 2024: rag/dates.py no longer guesses); a dated one says "As of".
     first = answer.citations[0]
-    assert first.date is not None and first.date.startswith("2024-05")
+    assert first.date is None or (first.date.startswith("2024-05")
+                                  and re.search(r"As of (about )?\d+ May 2024 \(", lead))
     # If April's report is mentioned, it is cited as the earlier report, after the newest.
     for c in answer.citations[1:]:
         if "no timeline" in c.quote:

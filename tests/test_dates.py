@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,16 +62,44 @@ def test_an_html_time_element_gives_the_date() -> None:
     assert page.date == "2024-05-20"
 
 
-def test_a_weekday_with_its_day_and_month_pins_the_most_recent_matching_date() -> None:
-    # 19 May was a Sunday in 2024 (and 2019, 2013); 2022 is mentioned, so 2024.
-    est = infer_date("In 2022 it began. The statement on Sunday (19 May) said so.", TODAY)
+def test_a_weekday_with_its_day_and_month_dates_a_fresh_text() -> None:
+    # Ingested six days later, 2022 recent: the Sunday 19 May just before the ingest.
+    est = infer_date("In 2022 it began. The statement on Sunday (19 May) said so.",
+                     date(2024, 5, 25))
     assert est is not None and est.date == "2024-05-19"
-    assert infer_date("They met on Sunday, May 19, officials said.", TODAY) is not None
+    assert infer_date("They met on Sunday, May 19, 2024, officials said.",
+                      date(2024, 5, 25)) is not None
 
 
 def test_the_inferred_date_is_never_after_the_ingest_date() -> None:
-    est = infer_date("The statement on Sunday (19 May) said so.", date(2024, 5, 18))
+    # "last July" beside "July 2018": published from August 2018 to July 2019.
+    text = "The vote last July, in July 2018, was close. On Sunday (19 May) they met."
+    est = infer_date(text, date(2019, 6, 1))
     assert est is not None and est.date == "2019-05-19"
+    assert infer_date(text, date(2019, 5, 18)) is None
+
+
+def test_a_day_and_month_without_a_recent_year_is_no_fresh_anchor() -> None:
+    # Any 19 May falls in the fortnight before some ingest: a text of 2018 is not fresh.
+    assert infer_date("In 2018 it began. The statement on Sunday (19 May) said so.",
+                      date(2024, 5, 25)) is None
+    assert infer_date("The statement on Sunday (19 May) said so.", date(2024, 5, 25)) is None
+
+
+def test_the_earliest_weekday_date_dates_the_text_not_the_days_it_announces() -> None:
+    text = "In 2024 the trial opened on Monday, March 3. Closing is set for Friday, March 7."
+    est = infer_date(text, date(2025, 3, 10))
+    assert est is not None and est.date == "2025-03-03"
+
+
+def test_an_archive_text_weekday_date_is_no_anchor() -> None:
+    # Ingested years later, with nothing closing its dates: 2019 or 2024, the text can't say.
+    assert infer_date("In 2018 it began. The statement on Sunday (19 May) said so.",
+                      TODAY) is None
+
+
+def test_a_name_spelling_today_is_no_relative_date() -> None:
+    assert find_dateline(["The Valley TODAY"], crawled=datetime(2024, 1, 5, 1, 0)) is None
 
 
 def test_last_month_name_next_to_its_year_bounds_the_date() -> None:
@@ -92,11 +120,12 @@ def test_no_anchor_means_no_invented_date() -> None:
                       TODAY) is None
 
 
-def test_the_sample_article_with_sunday_19_may_gets_an_inferred_date() -> None:
+def test_the_sample_article_is_dated_by_inference_when_ingested_fresh() -> None:
     path = next(ARTICLES.glob("002_*.txt"))
-    art = to_article(RawDocument(text=path.read_text(), origin=str(path), filename=path.name))
-    assert (art.date, art.date_inferred) == ("2024-05-19", True)
-    assert display_article_date(art.date, art.date_inferred) == "about 19 May 2024"
+    fresh = to_article(RawDocument(text=path.read_text(), origin=str(path), filename=path.name,
+                                   crawled="2024-05-21"))
+    assert (fresh.date, fresh.date_inferred) == ("2024-05-19", True)
+    assert display_article_date(fresh.date, fresh.date_inferred) == "about 19 May 2024"
 
 
 def test_date_numbers_compare_like_dates() -> None:
@@ -178,12 +207,12 @@ def test_metadata_wins_over_the_text() -> None:
 
 
 @pytest.mark.parametrize(("text", "iso"), [
-    ("The vote on Tuesday, March 4 was close.", "2025-03-04"),
-    ("Fans queued on Thursday the 5th of June.", "2025-06-05"),
-    ("Results came on Tue. 4 March.", "2025-03-04"),
+    ("The vote on Tuesday, March 4 was close, the first since 2024.", "2025-03-04"),
+    ("Fans queued on Thursday the 5th of June, as in 2024.", "2025-06-05"),
+    ("Results came on Tue. 4 March. In 2024 they came later.", "2025-03-04"),
 ])
 def test_any_weekday_written_with_its_date_anchors_the_inference(text: str, iso: str) -> None:
-    est = infer_date(text, date(2025, 7, 1))
+    est = infer_date(text, date.fromisoformat(iso) + timedelta(days=3))
     assert est is not None and est.date == iso
 
 

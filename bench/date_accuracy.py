@@ -1,0 +1,115 @@
+"""How often ingest dates a real article right from its text alone, on RealTimeQA's articles.
+
+Each article of `past/<year>/*_gcs.jsonl` (one per URL) goes through `to_article` with its
+text and nothing else: no title, no URL (RealTimeQA's URLs often spell the date), no date. The
+one extra fact given is when the search fetched it (`search_time`), as any crawler knows: no
+publication date can be later, and it reads "2 hours ago". RealTimeQA's `publish_date` is the
+truth. Printed per year, as shares of the articles:
+
+- exact: the date ingest gives is the publication day; wrong: it gives another day;
+  undated: it gives none (an inferred date counts as a date: it is shown as "about ...");
+- the same over the articles whose first lines state a date, by a criterion independent of
+  rag/dates.py: one of the first five non-empty lines has at most 12 words and holds a complete
+  calendar date (day, month name and year, or an ISO date). "any date in head" relaxes this to
+  a complete date anywhere in those five lines, sentences included.
+
+rag/dates.py was tuned on the 2024 weeks only; 2025 is held out.
+
+    .venv/bin/python bench/date_accuracy.py [--root ../shared/realtimeqa/past] [--years 2024 2025]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_MON = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_FULL_DATE = re.compile(
+    rf"\b{_MON}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON},?\s+(?:19|20)\d\d\b"
+    r"|\b(?:19|20)\d\d-\d\d-\d\d\b", re.IGNORECASE)
+
+
+def head_states_date(text: str, *, short_lines_only: bool = True) -> bool:
+    head = [ln.strip() for ln in text.split("\n") if ln.strip()][:5]
+    return any(_FULL_DATE.search(ln) and (not short_lines_only or len(ln.split()) <= 12)
+               for ln in head)
+
+
+def articles(root: Path, year: str) -> Iterator[tuple[str, str, str]]:
+    """(text, ISO truth, ISO fetch time) of each article, first occurrence of each URL."""
+    seen: set[str] = set()
+    for path in sorted((root / year).glob("*_gcs.jsonl")):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            fetched = rec.get("search_time") or ""
+            m = re.match(r"(\d{4})/(\d\d)/(\d\d)(?:/(\d\d):(\d\d))?", fetched)
+            crawl = f"{m[1]}-{m[2]}-{m[3]}T{m[4] or '23'}:{m[5] or '59'}" if m else ""
+            for art in rec.get("search_result") or []:
+                url, truth, text = art.get("url"), art.get("publish_date"), art.get("text")
+                if not url or url in seen or not truth or not text:
+                    continue
+                seen.add(url)
+                yield text, truth.replace("/", "-")[:10], crawl
+
+
+def _share(n: int, total: int) -> str:
+    return f"{n / total:6.1%} ({n})" if total else "     -"
+
+
+def measure(root: Path, year: str, show_wrong: int = 0) -> None:
+    from rag.errors import InputError
+    from rag.ingest import RawDocument, to_article
+
+    tallies: dict[str, Counter[str]] = {k: Counter() for k in ("all", "head", "any date in head")}
+    for text, truth, crawl in articles(root, year):
+        try:
+            art = to_article(RawDocument(text=text, origin="bench", filename="article.txt",
+                                         crawled=crawl or None))
+            got, inferred = art.date, art.date_inferred
+        except InputError:
+            got, inferred = None, False
+        outcome = "undated" if got is None else "exact" if got == truth else "wrong"
+        how = "inferred" if inferred else "stated"
+        if outcome == "wrong" and show_wrong > 0 and head_states_date(text):
+            show_wrong -= 1
+            head = " | ".join(ln.strip() for ln in text.split("\n") if ln.strip())[:160]
+            print(f"  wrong ({how}): truth {truth}, got {got}: {head}")
+        for subset, member in (("all", True), ("head", head_states_date(text)),
+                               ("any date in head",
+                                head_states_date(text, short_lines_only=False))):
+            if member:
+                tallies[subset][outcome] += 1
+                tallies[subset]["n"] += 1
+                if got is not None:
+                    tallies[subset][f"{outcome} {how}"] += 1
+    print(f"\n{year}  ({'tuned on' if year <= '2024' else 'held out'})")
+    print(f"{'articles':<22}{'n':>7}  {'exact':>13}  {'wrong':>13}  {'undated':>13}"
+          f"  {'of which inferred: exact':>24}  {'wrong':>13}")
+    for subset, c in tallies.items():
+        print(f"{subset:<22}{c['n']:>7}  {_share(c['exact'], c['n']):>13}  "
+              f"{_share(c['wrong'], c['n']):>13}  {_share(c['undated'], c['n']):>13}  "
+              f"{_share(c['exact inferred'], c['n']):>24}  "
+              f"{_share(c['wrong inferred'], c['n']):>13}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "realtimeqa" / "past")
+    parser.add_argument("--years", nargs="+", default=["2024", "2025"])
+    parser.add_argument("--show-wrong", type=int, default=0, metavar="N",
+                        help="print the first lines of N wrongly dated articles with a dated head")
+    args = parser.parse_args()
+    if not args.root.is_dir():
+        raise SystemExit(f"No RealTimeQA folder at {args.root}.")
+    for year in args.years:
+        measure(args.root, year, args.show_wrong)
+
+
+if __name__ == "__main__":
+    main()
