@@ -12,7 +12,6 @@ is thread-safe).
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -30,19 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import InputError, NewsragError, TooLargeError
+from rag.http_guard import API_KEY_ENV, MAX_JSON_BYTES, RequestGuard, error_body, upload_limit
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.types import Answer, IngestReport, Turn
 
 log = logging.getLogger(__name__)
 
-API_KEY_ENV = "NEWSRAG_API_KEY"
+__all__ = ["API_KEY_ENV", "api_key_from_env", "create_app"]
 MODEL_ID = "newsrag"
-
-
-class AuthError(NewsragError):
-    http_status = 401
-    code = "unauthorized"
 
 
 # --- request bodies --------------------------------------------------------------------------
@@ -106,13 +101,7 @@ def messages_to_question(messages: list[ChatMessageIn]) -> tuple[str, list[Turn]
 
 
 def _error_body(request: Request, body: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI clients expect `{"error": {"message", "type", "code"}}` under /v1."""
-    if request.url.path.startswith("/v1/"):
-        inner = {"message": body.get("message", ""), "type": body.get("error"),
-                 "code": body.get("error")}
-        inner.update({k: v for k, v in body.items() if k not in ("error", "message")})
-        return {"error": inner}
-    return body
+    return error_body(request.url.path, body)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -142,7 +131,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(exc.status_code, "http_error")
         body = {"error": code, "message": str(exc.detail)}
         return JSONResponse(_error_body(request, body), exc.status_code, headers=exc.headers)
 
@@ -166,28 +156,16 @@ def api_key_from_env() -> str | None:
     return os.environ.get(API_KEY_ENV) or None
 
 
-def _bearer_guard(api_key: str | None) -> Any:
-    def require_key(request: Request) -> None:
-        if api_key is None:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        # compare_digest: no timing side channel on the key
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), api_key.encode()
-        ):
-            raise AuthError(
-                "Missing or wrong API key.",
-                hint=f"Send `Authorization: Bearer <key>` with the key in {API_KEY_ENV}.",
-            )
-
-    return Depends(require_key)
-
-
 # --- the app ---------------------------------------------------------------------------------
 
 
 def create_app(pipeline: Pipeline, settings: Settings, api_key: str | None = None) -> FastAPI:
-    """The FastAPI app. `api_key` defaults to NEWSRAG_API_KEY; an empty key means no auth."""
+    """The FastAPI app. `api_key` defaults to NEWSRAG_API_KEY; an empty key means no auth.
+
+    The key and the declared body size are checked by `RequestGuard` before anything reads
+    the body; the routes' `max_body_size` cuts off a body that streams past its limit
+    (uploads `upload_limit`, everything else `MAX_JSON_BYTES`).
+    """
     key = (api_key if api_key is not None else api_key_from_env()) or None
     app = FastAPI(
         title="newsrag",
@@ -196,16 +174,16 @@ def create_app(pipeline: Pipeline, settings: Settings, api_key: str | None = Non
         "citation to the exact passage (article title and date).",
     )
     _install_error_handlers(app)
-    guard = [_bearer_guard(key)]
-    app.include_router(_api_router(pipeline, settings), prefix="/api", dependencies=guard)
-    app.include_router(_openai_router(pipeline), prefix="/v1", dependencies=guard)
+    app.add_middleware(RequestGuard, api_key=key, max_file_bytes=settings.max_file_bytes)
+    app.include_router(_api_router(pipeline, settings), prefix="/api")
+    app.include_router(_openai_router(pipeline), prefix="/v1")
     app.state.pipeline = pipeline
     app.state.settings = settings
     return app
 
 
 def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
-    r = APIRouter(tags=["newsrag"])
+    r = APIRouter(tags=["newsrag"], max_body_size=MAX_JSON_BYTES)
 
     @r.post("/ask", summary="Answer a question with citations")
     def ask(req: AskRequest) -> dict[str, Any]:
@@ -226,7 +204,8 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
     def get_article(article_id: str) -> dict[str, Any]:
         return pipeline.get_article(article_id).to_dict()
 
-    @r.post("/articles", summary="Upload articles (.txt .md .html .json .jsonl)")
+    @r.post("/articles", summary="Upload articles (.txt .md .html .json .jsonl)",
+            max_body_size=upload_limit(settings.max_file_bytes))
     def upload(file: Annotated[list[UploadFile], File(description="One or more files.")],
                ) -> JSONResponse:
         reports = [_ingest_upload(pipeline, settings, f) for f in file]
@@ -275,7 +254,7 @@ def merge_reports(reports: list[IngestReport]) -> IngestReport:
 
 
 def _openai_router(pipeline: Pipeline) -> APIRouter:
-    r = APIRouter(tags=["OpenAI-compatible"])
+    r = APIRouter(tags=["OpenAI-compatible"], max_body_size=MAX_JSON_BYTES)
 
     @r.get("/models", summary="The one model newsrag serves")
     def models() -> dict[str, Any]:

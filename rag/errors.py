@@ -54,6 +54,22 @@ class NotFoundError(NewsragError):
     code = "not_found"
 
 
+class AuthError(NewsragError):
+    """A request without the API key, or with a wrong one."""
+
+    exit_code = 2
+    http_status = 401
+    code = "unauthorized"
+
+
+class RateLimitedError(NewsragError):
+    """Too many failed attempts from one address."""
+
+    exit_code = 2
+    http_status = 429
+    code = "rate_limited"
+
+
 class IndexMismatchError(NewsragError):
     """The index on disk was built with other settings or an older schema."""
 

@@ -46,7 +46,7 @@ class FakePipeline:
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None, since: str | None = None,
-            until: str | None = None) -> Answer:
+            until: str | None = None, as_of: str | None = None) -> Answer:
         if not question.strip():
             raise InputError("The question is empty.", hint="Type a question.")
         with self.lock:

@@ -431,3 +431,119 @@ def test_served_real_upload_through_the_page_is_ingested(served: Served) -> None
     msg = _upload_event(served.url, path)
     assert msg["success"], msg
     assert any("Tema harbour" in t for t in _article_texts(served))
+
+
+def _raw_request(srv: Served, head: str, body: bytes = b"") -> str:
+    """Send a request head (and maybe part of its body) on a plain socket; the status line and
+    headers the server answers with. The server must answer without the rest of the body."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as s:
+        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            got = s.recv(65536)
+            if not got:
+                break
+            reply += got
+    return reply.decode("latin-1")
+
+
+def _head(path: str, length: int, *extra: str) -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
+             f"Content-Length: {length}", *extra]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["/api/ask", "/v1/chat/completions", "/api/articles"])
+def test_served_refuses_a_body_without_the_key_before_reading_it(served_locked: Served,
+                                                                  path: str) -> None:
+    reply = _raw_request(served_locked, _head(path, 100_000_000), b'{"question": ')
+    assert reply.startswith("HTTP/1.1 401"), reply[:200]
+
+
+@pytest.mark.slow
+def test_served_refuses_an_oversize_body_before_reading_it(served_locked: Served) -> None:
+    reply = _raw_request(served_locked, _head("/api/ask", 100_000_000,
+                                              f"Authorization: Bearer {KEY}"), b"{")
+    assert reply.startswith("HTTP/1.1 413"), reply[:200]
+
+
+@pytest.mark.slow
+def test_served_refuses_an_oversize_chunked_body(served_locked: Served) -> None:
+    import httpx
+
+    def body() -> Iterator[bytes]:
+        yield b'{"question": "'
+        for _ in range(200):  # 20 MB, no Content-Length
+            yield b"x" * 100_000
+
+    try:
+        r = httpx.post(served_locked.url + "/api/ask", content=body(), timeout=30,
+                       headers={**served_locked.headers, "content-type": "application/json"})
+    except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError):
+        return  # the server answered 413 and closed the connection while the body streamed
+    assert r.status_code == 413, r.text[:200]
+
+
+@pytest.mark.slow
+def test_served_gradio_upload_needs_the_login(served_locked: Served) -> None:
+    import httpx
+
+    r = httpx.post(served_locked.url + "/gradio_api/upload",
+                   files={"files": ("a.txt", b"Some words.", "text/plain")}, timeout=30)
+    assert r.status_code == 401
+    assert _uploaded_names(served_locked) == []
+
+
+@pytest.mark.slow
+def test_served_gradio_upload_is_capped_at_the_file_limit(served: Served) -> None:
+    import httpx
+
+    r = httpx.post(served.url + "/gradio_api/upload",
+                   files={"files": ("big.txt", b"word " * 50_000, "text/plain")}, timeout=30)
+    assert r.status_code == 413
+    assert "big.txt" not in _uploaded_names(served)
+
+
+# --- the key, the body size and wrong keys, in process ---------------------------------------
+
+@pytest.fixture
+def locked_client(pipe: Pipeline) -> TestClient:
+    return TestClient(create_app(pipe, pipe.settings, api_key=KEY),
+                      raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/redoc"])
+def test_api_docs_need_the_key_when_one_is_set(locked_client: TestClient, path: str) -> None:
+    assert locked_client.get(path).status_code == 401
+    assert locked_client.get(path, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_wrong_keys_from_one_address_are_locked_out(locked_client: TestClient) -> None:
+    codes = [locked_client.get("/api/health", headers={"Authorization": f"Bearer guess{i}"})
+             .status_code for i in range(12)]
+    assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+    r = locked_client.get("/api/health", headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 429 and r.json()["error"] == "rate_limited"  # even the right key
+
+
+def test_wrong_page_passwords_are_locked_out(pipe: Pipeline) -> None:
+    from ui.server import create_server_app
+
+    with TestClient(create_server_app(pipe, pipe.settings, api_key=KEY)) as c:
+        codes = [c.post("/login", data={"username": "x", "password": f"guess{i}"}).status_code
+                 for i in range(11)]
+    assert 429 not in codes[:10] and codes[10] == 429
+
+
+@pytest.mark.parametrize("path", ["/api/ask", "/v1/chat/completions"])
+def test_json_bodies_over_a_mebibyte_are_refused_unread(client: TestClient, pipe: Pipeline,
+                                                        path: str) -> None:
+    before = snapshot(pipe)
+    body = json.dumps({"question": "why?", "history": [
+        {"role": "user", "content": "x" * 1000}] * 1100}).encode()
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.text
+    assert snapshot(pipe) == before
