@@ -27,7 +27,7 @@ from rag.conflicts import disagreement, is_pending
 from rag.dates import display_article_date
 from rag.deeplink import text_fragment_url
 from rag.embed import Vectors
-from rag.followup import Query
+from rag.followup import Query, split_question
 from rag.qtypes import (
     DATE,
     LIST_CUE,
@@ -101,21 +101,6 @@ def _newest_first(chosen: list[Candidate],
 
 # (sentences that answer, a report that disagrees, the passage an "as of" date comes from)
 Segment = tuple[list[Candidate], Candidate | None, Passage | None]
-
-# A second question joined to the first: "..., and which group organised the protest?"
-_SECOND_QUESTION = re.compile(
-    r",?\s+and\s+(?=(?:(?:in|at|on|from|to|for|by|with|of)\s+)?(?:which|what|who|whom|whose|"
-    r"when|where|why|how)\b)", re.IGNORECASE)
-
-
-def split_question(question: str) -> list[str]:
-    """The questions a question asks: two or more when interrogative clauses are joined by
-    "and", each with at least two content words; else the question itself."""
-    parts = [p.strip(" ,?") for p in _SECOND_QUESTION.split(question.strip())]
-    if len(parts) < 2 or any(len(terms(p)) < 2 for p in parts):
-        return [question]
-    return [f"{p[:1].upper()}{p[1:]}?" for p in parts]
-
 
 class ExtractiveAnswerer:
     def __init__(self, store: Store, max_sentences: int, threshold: float,

@@ -103,18 +103,20 @@ def newest_first(lead: Candidate, other: Candidate) -> tuple[Candidate, Candidat
     return (other, lead) if swap else (lead, other)
 
 
-def render(cited: Candidate, other: Candidate | None,
-           as_of: Passage | None) -> tuple[str, list[Citation]]:
-    """Answer text with [n] markers and its citations: the answer's sentence, a disagreeing
-    report after it, and "As of <date> (<who>):" in front when the answer is dated."""
-    citations = [citation_for(cited, 1)]
-    parts = [f"{cited.text} [1]"]
+def render(cited: Candidate, other: Candidate | None, as_of: Passage | None,
+           first: int = 1) -> tuple[str, list[Citation]]:
+    """Answer text with [n] markers (numbered from `first`) and its citations: the answer's
+    sentence, a disagreeing report after it, and "As of <date> (<who>):" in front when the
+    answer is dated."""
+    citations = [citation_for(cited, first)]
+    parts = [f"{cited.text} [{first}]"]
     if other is not None:
-        citations.append(citation_for(other, 2))
+        n = first + 1
+        citations.append(citation_for(other, n))
         when = display_article_date(other.passage.date, other.passage.date_inferred)
         lead = ("Earlier," if is_pending(other.text) and not is_pending(cited.text)
                 else "Reports differ:")
-        parts.append(f"{lead} {reporter(other.passage)} ({when}) reported: {other.text} [2]")
+        parts.append(f"{lead} {reporter(other.passage)} ({when}) reported: {other.text} [{n}]")
     text = " ".join(parts)
     if as_of is not None:
         # Say whose report it is and whether its date is an estimate: a journalist must be

@@ -1,6 +1,7 @@
 """Follow-up questions without an LLM: "who did he meet?" borrows the context of the turn
-before it. The current question still decides the answer type and weighs most; the context
-only adds retrieval terms (at half weight when sentences are scored).
+before it. The current question still decides what is asked; the context only adds retrieval
+terms. A question that asks two things ("Which survey ..., and which group ...?") is split into
+its parts, each answered on its own.
 """
 
 from __future__ import annotations
@@ -51,3 +52,18 @@ def condense(question: str, history: Sequence[Turn] | None) -> Query:
     extra = " ".join([context, *names]).strip()
     return Query(text=question, retrieval_text=f"{question} {extra}",
                  context_terms=tuple(terms(extra)))
+
+
+# A second question joined to the first: "..., and which group organised the protest?"
+_SECOND_QUESTION = re.compile(
+    r",?\s+and\s+(?=(?:(?:in|at|on|from|to|for|by|with|of)\s+)?(?:which|what|who|whom|whose|"
+    r"when|where|why|how)\b)", re.IGNORECASE)
+
+
+def split_question(question: str) -> list[str]:
+    """The questions a question asks: two or more when interrogative clauses are joined by
+    "and", each with at least two content words; else the question itself."""
+    parts = [p.strip(" ,?") for p in _SECOND_QUESTION.split(question.strip())]
+    if len(parts) < 2 or any(len(terms(p)) < 2 for p in parts):
+        return [question]
+    return [f"{p[:1].upper()}{p[1:]}?" for p in parts]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,13 +31,13 @@ from rag.cite import (
     render,
 )
 from rag.embed import Vectors
-from rag.followup import Query
+from rag.followup import Query, split_question
 from rag.nlp import analyse_question
 from rag.rank import Ranker
-from rag.read import SentenceIn, SpanModel, read_spans
+from rag.read import ScoredSpan, SentenceIn, SpanModel, read_spans
 from rag.settings import Settings
 from rag.text import terms
-from rag.types import Answer, Passage, ShortAnswer
+from rag.types import Answer, Citation, Passage, ShortAnswer
 
 RANK_SENTENCES = 16  # sentences the cross-encoder reads per question (~4 ms each on one core)
 _FUSION_K = 10  # reciprocal rank fusion constant for the pre-filter's two orders
@@ -74,6 +74,18 @@ def prefilter(question: str, q_vec: Vectors, cands: Sequence[Candidate],
     return [cands[i] for i in np.argsort(-fused, kind="stable")[:keep]]
 
 
+@dataclass
+class Reading:
+    """What the reader found for one question (or one part of a two-part question)."""
+
+    question: str
+    ranked: list[Candidate]
+    cited: Candidate | None
+    span: ScoredSpan | None
+    confidence: float
+    wh: str
+
+
 class LearnedAnswerer:
     def __init__(self, ranker: Ranker, spans: SpanModel, sentence_calibration: Calibration,
                  embed: Callable[[Sequence[str]], Vectors], abstain_threshold: float,
@@ -85,6 +97,27 @@ class LearnedAnswerer:
         self.abstain_threshold = abstain_threshold
         self.short_threshold = short_threshold
 
+    def read(self, question: str, q_vec: Vectors, cands: Sequence[Candidate],
+             as_of: str | None) -> Reading:
+        """Rank the sentences, read spans from the best, and say how likely it is right."""
+        pool = [replace(c) for c in prefilter(question, q_vec, cands)]
+        for c, s in zip(pool, self.ranker.score(question, [c.text for c in pool]), strict=True):
+            c.score = s
+        ranked = sorted(pool, key=lambda c: -c.score)
+        info = analyse_question(question)
+        if not ranked:
+            return Reading(question, ranked, None, None, 0.0, info.wh)
+        sentences = [SentenceIn(c.text, c.score, c.passage.date,
+                                c.passage.group_id or c.article_id) for c in ranked]
+        spans = read_spans(question, info, sentences, as_of, self.spans, self.embed)
+        best = spans[0] if spans else None
+        # The sentence that holds the most probable span is the one cited (without spans, the
+        # best-ranked one); the answer is as likely right as the better of its two readings.
+        cited = ranked[best.sentence] if best is not None else ranked[0]
+        p_span = best.probability if best is not None else 0.0
+        confidence = max(p_span, self.sentence_calibration(cited.score))
+        return Reading(question, ranked, cited, best, confidence, info.wh)
+
     def answer(self, query: Query, q_vec: Vectors, passages: Sequence[Passage],
                cands: Sequence[Candidate], as_of: str | None, timings: dict[str, float],
                empty_index: bool = False) -> tuple[Answer, list[Candidate]]:
@@ -93,50 +126,69 @@ class LearnedAnswerer:
             text = EMPTY_INDEX_TEXT if empty_index else ABSTAIN_TEXT
             return Answer(question=query.text, text=text, abstained=True,
                           passages=tuple(passages), timings_ms=timings, as_of=as_of), []
-        pool = prefilter(query.text, q_vec, cands)
-        scores = self.ranker.score(query.text, [c.text for c in pool])
-        for c, s in zip(pool, scores, strict=True):
-            c.score = s
-        ranked = sorted(pool, key=lambda c: -c.score)
+        parts = split_question(query.text)
+        if len(parts) == 1:
+            readings = [self.read(query.text, q_vec, cands, as_of)]
+        else:  # each part ranked on its own, so one sentence answering half hides nothing
+            vecs = self.embed(parts)
+            readings = [self.read(p, vecs[i], cands, as_of) for i, p in enumerate(parts)]
         timings["rerank"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        info = analyse_question(query.text)
-        sentences = [SentenceIn(c.text, c.score, c.passage.date,
-                                c.passage.group_id or c.article_id) for c in ranked]
-        spans = read_spans(query.text, info, sentences, as_of, self.spans, self.embed)
-        best = spans[0] if spans else None
-        # The sentence that holds the most probable span is the one cited (without spans, the
-        # best-ranked one); the answer is as likely right as the better of its two readings.
-        cited = ranked[best.sentence] if best is not None else ranked[0]
-        p_span = best.probability if best is not None else 0.0
-        confidence = max(p_span, self.sentence_calibration(cited.score))
-        if confidence < self.abstain_threshold:
+        ranked = _merged_ranking(readings)
+        answered = [r for r in readings if r.cited and r.confidence >= self.abstain_threshold]
+        if not answered:
             timings["answer"] = (time.perf_counter() - t1) * 1000
             return Answer(question=query.text, text=ABSTAIN_TEXT, abstained=True,
-                          passages=tuple(passages), timings_ms=timings, confidence=confidence,
-                          as_of=as_of), ranked
-        show_span = best is not None and p_span >= self.short_threshold
-        lead, other, as_of_passage = cited, None, None
-        if info.wh in _TIME_SENSITIVE_WH:
+                          passages=tuple(passages), timings_ms=timings,
+                          confidence=max(r.confidence for r in readings), as_of=as_of), ranked
+        texts: list[str] = []
+        citations: list[Citation] = []
+        short = None
+        for r in answered:
+            text, cites, span = self._compose(r, len(citations) + 1)
+            texts.append(text)
+            citations += cites
+            short = short or span
+        texts += [f"The articles don't answer: \u201c{r.question}\u201d"
+                  for r in readings if r not in answered]
+        timings["answer"] = (time.perf_counter() - t1) * 1000
+        return Answer(question=query.text, text=" ".join(texts), abstained=False,
+                      citations=tuple(citations), passages=tuple(passages), timings_ms=timings,
+                      confidence=min(r.confidence for r in answered), short_answer=short,
+                      as_of=as_of), ranked
+
+    def _compose(self, r: Reading, first: int) -> tuple[str, list[Citation], ShortAnswer | None]:
+        assert r.cited is not None
+        lead, other, as_of_passage = r.cited, None, None
+        if r.wh in _TIME_SENSITIVE_WH:
             # Counts and dates change between reports: cite a disagreeing one, newest first,
             # and say whose report the answer is and from when.
-            found = conflicting_report(cited, ranked)
+            found = conflicting_report(r.cited, r.ranked)
             if found is not None:
-                lead, other = newest_first(cited, found)
+                lead, other = newest_first(r.cited, found)
             if lead.passage.date:
                 as_of_passage = lead.passage
-        text, citations = render(lead, other, as_of_passage)
+        text, citations = render(lead, other, as_of_passage, first)
         short = None
-        if show_span and best is not None:
+        if r.span is not None and r.span.probability >= self.short_threshold:
+            cited = r.cited
             n = next(c.n for c in citations
                      if c.article_id == cited.article_id and c.start == cited.start)
-            short = ShortAnswer(text=best.span.text, article_id=cited.article_id,
-                                start=cited.start + best.span.start,
-                                end=cited.start + best.span.end, citation=n)
-        timings["answer"] = (time.perf_counter() - t1) * 1000
-        return Answer(question=query.text, text=text, abstained=False,
-                      citations=tuple(citations), passages=tuple(passages), timings_ms=timings,
-                      confidence=confidence, short_answer=short, as_of=as_of), ranked
+            short = ShortAnswer(text=r.span.span.text, article_id=cited.article_id,
+                                start=cited.start + r.span.span.start,
+                                end=cited.start + r.span.span.end, citation=n)
+        return text, citations, short
+
+
+def _merged_ranking(readings: Sequence[Reading]) -> list[Candidate]:
+    """Every ranked sentence once, at its best score over the parts, best first."""
+    best: dict[tuple[str, int], Candidate] = {}
+    for r in readings:
+        for c in r.ranked:
+            key = (c.article_id, c.index)
+            if key not in best or c.score > best[key].score:
+                best[key] = c
+    return sorted(best.values(), key=lambda c: -c.score)
 
 
 def load_learned(settings: Settings, embed: Callable[[Sequence[str]], Vectors]) -> LearnedAnswerer:
