@@ -247,3 +247,18 @@ def test_articles_table_says_how_many_of_how_many_are_shown() -> None:
     rows = [ArticleSummary("a1", "T", "2024-05-20", "AP", 3)]
     assert "The newest 1 of 1,234 articles" in render.articles_table(rows, 1234)
     assert "nr-more" not in render.articles_table(rows, 1)
+
+
+def test_the_short_answer_comes_first_escaped_and_linked_to_its_citation() -> None:
+    from dataclasses import replace
+
+    from rag.types import ShortAnswer
+
+    start = ARTICLE.text.index("September 15")
+    short = ShortAnswer("September 15", "a1", start, start + len("September 15"), 1)
+    out = render.chat_message(replace(_answer(), short_answer=short))
+    assert out.startswith("**September 15** ")
+    assert out.index("September 15") < out.index("They must leave")
+    assert 'data-n="1"' in out.split("\n\n")[0]
+    evil = replace(short, text=EVIL)
+    assert "<script>" not in render.chat_message(replace(_answer(), short_answer=evil))
