@@ -1,121 +1,210 @@
-"""Conflicting reports: do two sentences disagree on a number or a date?
+"""Conflicting reports: do two sentences about the same event disagree on a figure or a date?
 
 General rules, no list of known stories:
-- a quantity is a number with its qualifier ("around", "more than", "nearly") and the noun it
-  counts: the first content word after it ("1,000 American troops" -> troop), else the noun
-  before it ("personnel, which numbers nearly 1,000" -> personnel). Two quantities of the same
-  noun disagree when their values differ by more than 5%, or when one is a bound ("more than")
-  and the other an estimate or a different bound ("around", "fewer than");
-- a schedule is a day and month after a deadline word ("no later than 15 September", "by
-  September 15"); a pending schedule says none is set yet ("no timeline has been set"). Two
-  schedules disagree when their days differ, and a pending one disagrees with any set one.
+- a quantity is a number with what makes it a figure: its qualifier ("about", "more than"),
+  its range ("3 to 5", "3-5"), its scale ("$3.2 billion"), its unit (a currency sign,
+  "%"/"percent") and the noun it counts: the first content word after it ("2,500 volunteer
+  firefighters" -> firefight), else the noun before it ("a workforce totalling 12,000").
+  Years, days of a month, times, ordinals and numbers glued to words ("Covid-19") are no
+  quantities;
+- two figures of one unit and noun disagree when they differ beyond the precision they are
+  written with (2,000 vs 2,030 agree; 3.2 vs 3.4 do not), an estimate by more than 10%, a
+  range when the other falls outside it; a bound ("more than 500") disagrees with the same
+  figure given otherwise ("about 500") and with any figure that breaks it. A figure that the
+  other sentence also states (a sentence may give several) disagrees with nothing;
+- a schedule is a date after a deadline word ("no later than 1 July", "by March 3"); a pending
+  schedule says none is set yet ("no timeline has been set"): a sentence with no date noun
+  negated ("No injuries were announced") is not one. Two sentences that each give one date
+  of the same event disagree when the dates differ;
+- "the same event" is decided by the caller's sentence similarity (`SAME_EVENT`), not by
+  words: two sentences can share every noun and be about different things.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+from rag.dates import mentions
+from rag.language import CURRENCY_SYMBOLS, MONTHS, NEGATORS, QUALIFIERS, SCALES, alternation
 from rag.text import STOPWORDS, stem
 
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-           "september", "october", "november", "december")
-_MONTH_RE = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-             r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
-_QUALIFIERS = {
-    "approx": r"around|about|approximately|roughly|nearly|almost|close to|some|an estimated|"
-              r"estimated|close",
-    "more": r"more than|over|above|at least|upwards of|in excess of|the over",
-    "less": r"fewer than|less than|under|below|at most|up to",
-}
-_QUAL_OF = {w: k for k, ws in _QUALIFIERS.items() for w in ws.split("|")}
+# Cosine similarity of two sentences' embeddings from which they are taken to report the same
+# event (bench/conflict_precision.py measures it on RealTimeQA pairs).
+SAME_EVENT = 0.6
+
+_MON = alternation(MONTHS)
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_SCALE = alternation(SCALES)
 _QTY = re.compile(
-    r"(?:\b(?P<q>" + "|".join(sorted(_QUAL_OF, key=len, reverse=True)) + r")\s+)?"
-    r"(?:the\s+)?(?<![\d.,$])(?P<n>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d,]*%)"
-    r"(?:\s+(?P<scale>thousand|million|billion)\b)?", re.IGNORECASE)
-_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
-# Verbs that introduce a count ("which numbers nearly 1,000"): not the counted noun.
+    rf"(?:\b(?P<q>{alternation(QUALIFIERS)})\s+)?(?:the\s+)?"
+    rf"(?P<cur>[{''.join(CURRENCY_SYMBOLS)}])?(?<![\w.,/#:-])(?P<n>{_NUM})"
+    rf"(?:\s*(?:-|–|to)\s*[{''.join(CURRENCY_SYMBOLS)}]?(?P<n2>{_NUM}))?"
+    rf"(?:\s*(?P<scale>{_SCALE})\b)?"
+    r"(?P<pct>\s*%|\s+per\s?cent\b|\s+percent\b)?"
+    r"(?![\w:/]|[.,]\d|-\w)", re.IGNORECASE)
+# Verbs that introduce a count ("a workforce totalling 12,000"): not the counted noun.
 _COUNT_VERBS = frozenset(stem(w) for w in "number numbering numbers total totals totaling "
                          "totalling reach reached reaching stand stands stood".split())
-_DEADLINE = re.compile(
-    r"\b(?:by|before|until|than|deadline(?: of)?|on)[”\"’']?\s+(?:the\s+)?"
-    rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}\b|{_MONTH_RE}\.?\s+(\d{{1,2}})\b)",
-    re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z][\w’'-]*")
+# A deadline word right before a date: "by", "no later than", "until", "deadline of".
+_DEADLINE = re.compile(r"\b(?:by|before|until|than|deadline(?: of)?|on)[”\"’']?\s+(?:the\s+)?$",
+                       re.IGNORECASE)
+_DATE_NOUNS = r"timeline|timetable|deadline|schedule|date|time ?frame"
 _PENDING = re.compile(
-    r"\b(?:no|not yet|yet to be|has not been|have not been|had not been|not been)\b[^.;]{0,40}?"
-    r"\b(?:timeline|timetable|deadline|schedule|date|set|decided|agreed|fixed|announced)\b",
+    rf"\b(?:{NEGATORS}|yet to be)\b[^.;]{{0,40}}?\b(?:{_DATE_NOUNS})\b"
+    rf"|\b(?:{_DATE_NOUNS})\b[^.;]{{0,30}}?\b(?:{NEGATORS})\b[^.;]{{0,20}}?"
+    r"\b(?:set|decided|agreed|fixed|announced|given|known|determined|confirmed)\b",
     re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Quantity:
     value: float
-    qualifier: str  # "exact", "approx", "more" or "less"
-    noun: str  # stem of the counted noun ("" when none is found)
+    qualifier: str  # "exact", "approx", "more", "less" or "range"
+    noun: str  # stem of the counted noun, or of the unit ("dollar", "percent"); "" if none
+    high: float | None = None  # the top of a range
+    precision: float = 1.0  # the worth of its last written digit: "40,000" 10,000; "3.2" 0.1
+
+
+def _precision(raw: str, scale: float) -> float:
+    digits = raw.replace(",", "")
+    if "." in digits:
+        return scale * 10.0 ** -len(digits.split(".")[1])
+    if len(digits) < 4:
+        return scale  # "10" and "12" people are two counts, not one rounded figure
+    zeros = len(digits) - len(digits.rstrip("0"))
+    return scale * 10.0 ** min(zeros, len(digits) - 1)
 
 
 def _noun(before: str, after: str) -> str:
     # The noun after the number, within its clause; else the one before it, within its sentence.
     after = re.split(r"[,.;:()]", after, maxsplit=1)[0]
     before = re.split(r"[.;:]", before)[-1]
-    for w in re.findall(r"[A-Za-z][\w’'-]*", after)[:4]:
+    for w in _WORD.findall(after)[:4]:
         if w[0].isupper() or w.lower() in STOPWORDS:
             continue  # "American", "US": modifiers of the noun that follows
         return stem(w.lower())
-    for w in reversed(re.findall(r"[A-Za-z][\w’'-]*", before)[-6:]):
+    for w in reversed(_WORD.findall(before)[-6:]):
         s = stem(w.lower())
         if w[0].islower() and w.lower() not in STOPWORDS and s not in _COUNT_VERBS:
             return s
     return ""
 
 
+def _is_date_part(sentence: str, start: int, end: int) -> bool:
+    return any(m.start <= start < m.end or m.start < end <= m.end for m in mentions(sentence))
+
+
 def quantities(sentence: str) -> list[Quantity]:
     out = []
     for m in _QTY.finditer(sentence):
-        raw = m.group("n").replace(",", "")
-        value = float(raw) * _SCALE.get((m.group("scale") or "").lower(), 1.0)
-        if "," not in m.group("n") and not m.group("scale") and (
-                1900 <= value <= 2100 or value < 10):
-            continue  # years, and small numbers that are mostly parts of names or dates
-        tail = sentence[m.end():m.end() + 12].lower()
-        head = sentence[max(0, m.start() - 12):m.start()].lower()
-        if re.match(rf"\s*{_MONTH_RE}\b", tail) or re.search(rf"{_MONTH_RE}\.?\s*$", head):
+        raw, cur, pct = m.group("n"), m.group("cur"), m.group("pct")
+        scale_word = (m.group("scale") or "").lower()
+        if scale_word in ("m", "k", "bn", "mn") and not cur:
+            scale_word = ""  # "5 m" is five metres; "$5m" is five million dollars
+        scale = SCALES.get(scale_word, 1.0)
+        value = float(raw.replace(",", "")) * scale
+        plain = not (cur or pct or scale_word or "," in raw or "." in raw)
+        if plain and re.fullmatch(r"(?:19|20)\d\d", raw):
+            continue  # a year
+        if _is_date_part(sentence, m.start("n"), m.end("n")):
             continue  # a day of a month is a date, not a count
-        qualifier = _QUAL_OF.get((m.group("q") or "").lower(), "exact")
-        noun = _noun(sentence[max(0, m.start() - 60):m.start()], sentence[m.end():])
-        out.append(Quantity(value, qualifier, noun))
+        high = None
+        if m.group("n2"):
+            high = float(m.group("n2").replace(",", "")) * scale
+            if high <= value:
+                continue  # "5-3" is a score, not a range
+        if cur:
+            noun = stem(CURRENCY_SYMBOLS[cur])
+        elif pct:
+            noun = "percent"
+        else:
+            noun = _noun(sentence[max(0, m.start() - 60):m.start()], sentence[m.end():])
+        if not noun:
+            continue
+        qualifier = "range" if high is not None else QUALIFIERS.get(
+            (m.group("q") or "").lower(), "exact")
+        out.append(Quantity(value, qualifier, noun, high, _precision(raw, scale)))
     return out
+
+
+def _same_figure(a: Quantity, b: Quantity) -> bool:
+    p = max(a.precision, b.precision)
+    return math.isclose(round(a.value / p), round(b.value / p))
+
+
+def _interval(q: Quantity) -> tuple[float, float]:
+    if q.qualifier == "range" and q.high is not None:
+        return q.value, q.high
+    if q.qualifier == "more":
+        return q.value, math.inf
+    if q.qualifier == "less":
+        return 0.0, q.value
+    slack = 0.1 * q.value if q.qualifier == "approx" else q.precision / 2
+    return q.value - slack, q.value + slack
+
+
+def quantities_disagree(a: Quantity, b: Quantity) -> bool:
+    """Do two figures of one thing contradict each other?"""
+    if not a.noun or a.noun != b.noun:
+        return False
+    bounds = {a.qualifier, b.qualifier} & {"more", "less"}
+    if bounds and a.qualifier != b.qualifier and _same_figure(a, b):
+        return True  # "more than 2,000" against "about 2,000": above it, or not
+    if {a.qualifier, b.qualifier} <= {"exact"}:
+        return not _same_figure(a, b)
+    (lo_a, hi_a), (lo_b, hi_b) = _interval(a), _interval(b)
+    return hi_a < lo_b or hi_b < lo_a
 
 
 def schedules(sentence: str) -> list[str]:
     """'MM-DD' of each deadline the sentence sets, or 'pending' when it says none is set."""
     out = []
-    for m in _DEADLINE.finditer(sentence):
-        day = int(m.group(1) or m.group(4))
-        month_name = (m.group(2) or m.group(3)).lower()
-        month = next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(month_name[:3]))
-        out.append(f"{month:02d}-{day:02d}")
+    for m in mentions(sentence):
+        if _DEADLINE.search(sentence[max(0, m.start - 30):m.start]):
+            out.append(f"{m.month:02d}-{m.day:02d}")
     if not out and _PENDING.search(sentence):
         out.append("pending")
     return out
 
 
-def _quantities_disagree(a: Quantity, b: Quantity) -> bool:
-    if not a.noun or a.noun != b.noun:
-        return False
-    if abs(a.value - b.value) > 0.05 * max(a.value, b.value):
-        return True
-    bounds = {a.qualifier, b.qualifier} - {"exact"}
-    return bool(bounds & {"more", "less"}) and a.qualifier != b.qualifier
+def _dates(sentence: str) -> set[tuple[int | None, int, int]]:
+    return {(m.year, m.month, m.day) for m in mentions(sentence)}
 
 
-def disagreement(a: str, b: str) -> str | None:
-    """What two sentences disagree on ("number" or "date"), or None when they don't."""
-    qa, qb = quantities(a), quantities(b)
-    if any(_quantities_disagree(x, y) for x in qa for y in qb):
-        return "number"
+def _dates_disagree(a: str, b: str) -> bool:
     sa, sb = set(schedules(a)), set(schedules(b))
     if sa and sb and not sa & sb:
+        return True
+    # One date each, of the same event (the caller's similarity says so): they must match.
+    da, db = _dates(a), _dates(b)
+    if len(da) != 1 or len(db) != 1:
+        return False
+    (ya, ma, xa), (yb, mb, xb) = next(iter(da)), next(iter(db))
+    return (ma, xa) != (mb, xb) or (ya is not None and yb is not None and ya != yb)
+
+
+def _unmatched(xs: list[Quantity], ys: list[Quantity]) -> list[Quantity]:
+    """Figures of `xs` that `ys` does not also state."""
+    return [x for x in xs if not any(x.noun == y.noun and not quantities_disagree(x, y)
+                                     for y in ys)]
+
+
+def disagreement(a: str, b: str, similarity: float | None = None) -> str | None:
+    """What two sentences disagree on ("number" or "date"), or None when they don't.
+
+    With `similarity` (the cosine of their embeddings) below `SAME_EVENT` they are about
+    different events and cannot disagree. Without it the caller vouches that they are.
+    """
+    if similarity is not None and similarity < SAME_EVENT:
+        return None
+    qa, qb = quantities(a), quantities(b)
+    ua, ub = _unmatched(qa, qb), _unmatched(qb, qa)
+    if any(quantities_disagree(x, y) for x in ua for y in ub):
+        return "number"
+    if _dates_disagree(a, b):
         return "date"
     return None
 

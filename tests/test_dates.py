@@ -233,7 +233,7 @@ SAMPLE_WORDS = ("Niger", "Nigerien", "Niamey", "Pentagon", "troop", "junta", "Ti
                 "19 May", "May 19", "Sunday (", "1,000", "1000")
 
 
-@pytest.mark.parametrize("module", ["dates.py", "language.py"])
+@pytest.mark.parametrize("module", ["dates.py", "conflicts.py", "language.py"])
 def test_date_and_conflict_rules_hold_no_word_of_the_sample_corpus(module: str) -> None:
     text = (RAG / module).read_text()
     found = [w for w in SAMPLE_WORDS if re.search(re.escape(w), text, re.IGNORECASE)]
