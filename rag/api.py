@@ -25,13 +25,14 @@ from fastapi import APIRouter, FastAPI, File, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import InputError, NewsragError, TooLargeError
 from rag.http_guard import API_KEY_ENV, MAX_JSON_BYTES, RequestGuard, error_body, upload_limit
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from rag.text import require_unicode
 from rag.types import Answer, IngestReport, Turn
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,17 @@ class TurnIn(BaseModel):
     content: str
 
 
-class AskRequest(BaseModel):
+class _Body(BaseModel):
+    """A request body: its strings must be storable text (no lone surrogates)."""
+
+    @model_validator(mode="after")
+    def _storable(self) -> _Body:
+        # InputError is not a ValueError, so pydantic lets it through: a 400 that says why.
+        require_unicode(self.model_dump(), "The request")
+        return self
+
+
+class AskRequest(_Body):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(description="The question, in plain words.")
     history: list[TurnIn] = Field(
@@ -75,7 +86,7 @@ class ChatMessageIn(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(_Body):
     model_config = ConfigDict(extra="allow")  # temperature, max_tokens...: irrelevant here
     model: str = MODEL_ID
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -134,7 +145,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed",
                 413: "too_large"}.get(exc.status_code, "http_error")
         body = {"error": code, "message": str(exc.detail)}
+        if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not parse it
+            body = {"error": "bad_json", "message": _unparsable(exc.__cause__)}
         return JSONResponse(_error_body(request, body), exc.status_code, headers=exc.headers)
+
+    async def on_too_deep(request: Request, exc: Exception) -> JSONResponse:
+        body = {"error": "bad_json", "message": _unparsable(exc)}
+        return JSONResponse(_error_body(request, body), 400)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Logged with its traceback for the operator; the client gets no internals.
@@ -144,9 +161,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(_error_body(request, body), 500)
 
     app.add_exception_handler(NewsragError, on_newsrag_error)
+    app.add_exception_handler(RecursionError, on_too_deep)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _unparsable(cause: BaseException) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return f"The request body is not valid UTF-8 (byte {cause.start})."
+    if isinstance(cause, RecursionError):
+        return "The request body is nested too deeply to read."
+    return "The request body could not be read as JSON."
 
 
 # --- auth ------------------------------------------------------------------------------------
@@ -194,7 +220,7 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
     @r.get("/articles", summary="List the indexed articles, newest first, a page at a time")
     def list_articles(
         limit: Annotated[int, Query(ge=1, le=1000, description="Articles per page.")] = 100,
-        offset: Annotated[int, Query(ge=0, description="Articles to skip.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**62, description="Articles to skip.")] = 0,
     ) -> dict[str, Any]:
         rows = [a.to_dict() for a in pipeline.list_articles(limit, offset)]
         return {"count": len(rows), "total": pipeline.article_count(), "offset": offset,

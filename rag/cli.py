@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rag.errors import InputError, NewsragError
 from rag.settings import Settings
+from rag.text import require_unicode
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
@@ -105,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     args = _parser().parse_args(argv)
     try:
+        # A byte that is not UTF-8 arrives as a lone surrogate, which nothing can store or print.
+        require_unicode(list(sys.argv[1:] if argv is None else argv), "An argument")
         overrides: dict[str, Any] = {}
         if args.index_dir:
             overrides["index_dir"] = args.index_dir
@@ -298,6 +301,7 @@ def _ask_batch(pipe: Pipeline, args: argparse.Namespace) -> int:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InputError(f"line {n}: malformed JSON ({exc.msg}).") from None
+            require_unicode(item, f"line {n}")
             if not isinstance(item, dict) or not isinstance(item.get("question"), str):
                 raise InputError(f"line {n}: expected an object with a string 'question'.")
             history = parse_history(item.get("history", []), f"line {n} history")

@@ -26,7 +26,7 @@ from rag.errors import InputError, TooLargeError, UnsupportedFormatError
 from rag.feeds import looks_like_feed, parse_feed
 from rag.fetch import FetchError, fetch, is_url
 from rag.html import extract_html
-from rag.text import normalize
+from rag.text import normalize, require_unicode
 from rag.types import Article
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".xml",
@@ -102,6 +102,9 @@ def decode(filename: str, data: bytes) -> str:
         raise InputError(f"{filename} is empty.")
     if b"\x00" in data:
         raise InputError(f"{filename} looks binary (it contains NUL bytes), not text.")
+    if data.lstrip()[:5] == b"%PDF-":  # whatever its name says
+        raise UnsupportedFormatError(f"{filename} is a PDF, not text.",
+                                     hint="Save the article as text or HTML first.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -174,6 +177,7 @@ def _parse_json_records(filename: str, text: str, origin: str, *, lines: bool) -
     for where, rec in records:
         if not isinstance(rec, dict):
             raise InputError(f"{filename}, {where}: expected an object with a 'text' field.")
+        require_unicode(rec, f"{filename}, {where}:")
         body = rec.get("text")
         if not isinstance(body, str) or not body.strip():
             raise InputError(f"{filename}, {where}: 'text' is missing or empty.")

@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import Stemmer
 
+from rag.errors import InputError
+
 _stemmer = Stemmer.Stemmer("english")
 
 STOPWORDS = frozenset(
@@ -34,6 +36,30 @@ QUESTION_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"\d[\d,.]*\d|\d|\w+(?:[’']\w+)*", re.UNICODE)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def require_unicode(value: object, where: str, _field: str = "") -> None:
+    """`InputError` if any string in `value` (nested lists and dicts too) holds a lone
+    surrogate: a JSON escape such as "\\ud800" or a non-UTF-8 byte in a command-line argument,
+    which no UTF-8 file, database or response can store."""
+    if isinstance(value, str):
+        bad = _SURROGATE.search(value)
+        if bad:
+            field = f" field '{_field}'" if _field else ""
+            raise InputError(f"{where}{field} is not valid Unicode: a lone surrogate "
+                             f"(U+{ord(bad.group()):04X}) at character {bad.start()}.",
+                             hint="Send UTF-8 text; a \\uD800-\\uDFFF escape must be half of "
+                             "a pair.")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            require_unicode(k, where, _field)
+            require_unicode(v, where, f"{_field}.{k}" if _field else str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            require_unicode(v, where, _field)
 
 
 def normalize(text: str) -> str:

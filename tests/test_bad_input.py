@@ -52,6 +52,8 @@ def _files(tmp: Path) -> dict[str, Path]:
         "boiler.txt": b"Share This\nCATEGORIES\nauthor-image\n",
         "scripts.html": b"<html><script>alert(1)</script><style>p{}</style></html>",
         "big.txt": b"word " * 20_000, "ctrl.txt": b"\x01\x02\x03\x1b[31m",
+        "surrogate.json": b'{"title": "t", "text": "A lone \\ud800 half of a pair."}',
+        "pdf.txt": b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n",
     }
     out = {}
     for name, data in specs.items():
@@ -90,6 +92,10 @@ CLI_REJECTED = [
     ("history not JSON", ["ask", "why?", "--history", "{tmp}/bad-history.json"]),
     ("history wrong shape", ["ask", "why?", "--history", "{tmp}/dict-history.json"]),
     ("missing batch file", ["ask", "--batch", "{tmp}/none.jsonl"]),
+    ("question not UTF-8", ["ask", "When \udcff did it end?"]),
+    ("path not UTF-8", ["ingest", "{tmp}/caf\udce9.txt"]),
+    ("JSON with a lone surrogate", ["ingest", "{surrogate.json}"]),
+    ("PDF named .txt", ["ingest", "{pdf.txt}"]),
 ]
 
 
@@ -149,6 +155,7 @@ def client(pipe: Pipeline) -> TestClient:
     return TestClient(create_app(pipe, pipe.settings), raise_server_exceptions=False)
 
 
+JSON_TYPE = {"content-type": "application/json"}
 API_REJECTED: list[tuple[str, str, str, dict[str, Any]]] = [
     ("empty body", "POST", "/api/ask", {"content": b""}),
     ("malformed JSON", "POST", "/api/ask", {"content": b"{bad", "headers": {
@@ -175,6 +182,17 @@ API_REJECTED: list[tuple[str, str, str, dict[str, Any]]] = [
         {"role": "system", "content": "be brief"}]}}),
     ("empty user message", "POST", "/v1/chat/completions", {"json": {"messages": [
         {"role": "user", "content": "  "}]}}),
+    ("lone surrogate question", "POST", "/api/ask", {"content": b'{"question": "x \\ud800"}',
+                                                     "headers": JSON_TYPE}),
+    ("lone surrogate history", "POST", "/api/ask", {"content": b'{"question": "why?", '
+                                                    b'"history": [{"role": "user", "content": '
+                                                    b'"\\udfff"}]}', "headers": JSON_TYPE}),
+    ("lone surrogate chat", "POST", "/v1/chat/completions", {"content": b'{"messages": [{"role"'
+                                                             b': "user", "content": "x \\ud800"}]}',
+                                                             "headers": JSON_TYPE}),
+    ("body not UTF-8", "POST", "/api/ask", {"content": b'{"question": "caf\xe9"}',
+                                           "headers": JSON_TYPE}),
+    ("huge offset", "GET", "/api/articles?offset=99999999999999999999", {}),
 ]
 
 
@@ -188,6 +206,9 @@ def test_api_rejects_with_4xx_json_and_changes_nothing(
     assert 400 <= r.status_code < 500, (case, r.status_code, r.text[:300])
     body = r.json()
     assert body and "Traceback" not in r.text
+    error = body.get("error")
+    error = error if isinstance(error, dict) else body  # /v1 nests it, OpenAI style
+    assert error.get("code", error.get("error")) != "http_error", body  # a documented code
     assert snapshot(pipe) == before
 
 
@@ -197,6 +218,8 @@ UPLOAD_REJECTED = [
     ("unsupported type", "a.exe", b"MZ\x90\x00", 415), ("no name", "", b"text here.", 4),
     ("oversize", "a.txt", b"word " * 20_000, 413),
     ("nested JSON", "a.json", ("[" * 20_000 + "]" * 20_000).encode(), 400),
+    ("lone surrogate", "a.json", b'{"text": "A lone \\ud800 half."}', 400),
+    ("PDF named .txt", "a.txt", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", 415),
 ]
 
 
@@ -255,6 +278,32 @@ def test_ui_handlers_turn_bad_input_into_messages(pipe: Pipeline, tmp_path: Path
     assert "Choose" in app.delete_selected(pipe, None)[0]
     assert "No article" in app.delete_selected(pipe, "nope")[0]
     assert snapshot(pipe) == before
+
+
+def test_batch_line_with_a_lone_surrogate_is_an_error_line_and_the_rest_go_on(
+    pipe: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    batch = tmp_path / "q.jsonl"
+    batch.write_text('{"question": "x \\ud800"}\n{"question": "When must US troops leave?"}\n')
+    monkeypatch.setattr(cli, "_pipeline", lambda s: pipe)
+    monkeypatch.setattr(pipe, "close", lambda: None)
+    code = cli.main(["--index-dir", str(pipe.settings.index_dir), "ask", "--batch", str(batch),
+                     "--json"])
+    out, err = capsys.readouterr()
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert code == 2 and "Traceback" not in err
+    assert lines[0]["line"] == 1 and lines[0]["error"] == "bad_input"
+    assert "answer" in lines[1]
+
+
+def test_ui_chat_with_a_lone_surrogate_is_an_error_bubble(pipe: Pipeline) -> None:
+    from ui import app
+
+    for message in ["x \ud800", "When must US troops leave? \udcff"]:
+        out = _last(app.respond(pipe, pipe.settings, message, app._new_state()))
+        assert "Error" in out[0][-1]["content"]
+        json.dumps(out[0], ensure_ascii=False).encode()  # what Gradio sends must encode
 
 
 def test_ui_upload_refuses_a_path_gradio_did_not_receive(pipe: Pipeline, tmp_path: Path) -> None:

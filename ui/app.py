@@ -16,6 +16,7 @@ import gradio as gr
 from rag.errors import InputError, NewsragError, NotFoundError, TooLargeError
 from rag.pipeline import Pipeline
 from rag.settings import Settings
+from rag.text import require_unicode
 from rag.types import Answer, Article, IngestReport, Turn
 from ui import render
 
@@ -108,6 +109,12 @@ def respond(
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     turns = [Turn(t["role"], t["content"]) for t in state.get("turns", [])]
+    try:  # before the message is echoed: a lone surrogate cannot be sent back to the page
+        require_unicode(message, "The question")
+    except InputError as exc:
+        bubble = {"role": "assistant", "content": f"**Error:** {render.md_escape(str(exc))}"}
+        yield [*state.get("display", []), bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
     display = [*state.get("display", []), {"role": "user", "content": render.md_escape(message)}]
     bubble = {"role": "assistant", "content": "…"}
     yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), ""
@@ -149,6 +156,7 @@ def chat_api(pipeline: Pipeline, message: str,
     """The pinned `/chat` endpoint for gradio_client: the Answer JSON of the CLI contract."""
     turns = [Turn(str(t.get("role", "")), str(t.get("content", ""))) for t in history or []]
     try:
+        require_unicode([message, history], "The request")
         return pipeline.ask(message, history=turns).to_dict()
     except NewsragError as exc:
         raise gr.Error(str(exc)) from exc
