@@ -33,7 +33,7 @@ from rag.http_guard import API_KEY_ENV, MAX_JSON_BYTES, RequestGuard, error_body
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.text import require_unicode
-from rag.types import Answer, IngestReport, Turn
+from rag.types import Answer, Turn
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +233,13 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
     @r.post("/articles", summary="Upload articles (.txt .md .html .json .jsonl)",
             max_body_size=upload_limit(settings.max_file_bytes))
     def upload(file: Annotated[list[UploadFile], File(description="One or more files.")],
+               replace: Annotated[bool, Query(description="Replace earlier uploads with the "
+                                              "same file name (else both are kept).")] = False,
                ) -> JSONResponse:
-        reports = [_ingest_upload(pipeline, settings, f) for f in file]
-        merged = merge_reports(reports)
-        status = 201 if merged.added or merged.replaced else 200
-        return JSONResponse(merged.to_dict(), status)
+        # All or nothing: every file is read and parsed before any is stored.
+        report = pipeline.ingest_uploads([_read_upload(settings, f) for f in file], replace)
+        status = 201 if report.added or report.replaced else 200
+        return JSONResponse(report.to_dict(), status)
 
     @r.delete("/articles/{article_id}", summary="Delete an article and its chunks")
     def delete_article(article_id: str) -> dict[str, Any]:
@@ -252,7 +254,7 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
     return r
 
 
-def _ingest_upload(pipeline: Pipeline, settings: Settings, f: UploadFile) -> IngestReport:
+def _read_upload(settings: Settings, f: UploadFile) -> tuple[str, bytes]:
     name = PurePath(f.filename or "").name  # the name only picks the format; never a path
     if not name:
         raise InputError("An uploaded file has no name.", hint="Send files with a file name.")
@@ -262,18 +264,7 @@ def _ingest_upload(pipeline: Pipeline, settings: Settings, f: UploadFile) -> Ing
             f"{name} is larger than {settings.max_file_bytes} bytes.",
             hint="Split it, or raise NEWSRAG_MAX_FILE_BYTES.",
         )
-    return pipeline.ingest_bytes(name, data)
-
-
-def merge_reports(reports: list[IngestReport]) -> IngestReport:
-    return IngestReport(
-        added=tuple(x for r in reports for x in r.added),
-        replaced=tuple(x for r in reports for x in r.replaced),
-        unchanged=tuple(x for r in reports for x in r.unchanged),
-        removed=tuple(x for r in reports for x in r.removed),
-        chunks_added=sum(r.chunks_added for r in reports),
-        errors=tuple(x for r in reports for x in r.errors),
-    )
+    return name, data
 
 
 # --- OpenAI-compatible facade ----------------------------------------------------------------

@@ -48,6 +48,21 @@ class TooLargeError(InputError):
     http_status = 413
 
 
+class UploadRejectedError(InputError):
+    """Some files of an upload were bad, so none of them was stored; `problems` names each."""
+
+    code = "upload_rejected"
+
+    def __init__(self, problems: list[tuple[str, NewsragError]]) -> None:
+        super().__init__("Nothing was stored: " + "; ".join(str(e) for _, e in problems),
+                         hint="Fix or leave out these files and upload again.")
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "files": [{"name": name, **e.to_dict()}
+                                               for name, e in self.problems]}
+
+
 class NotFoundError(NewsragError):
     exit_code = 2
     http_status = 404

@@ -100,19 +100,38 @@ class Pipeline:
         report = self._store_articles(articles, progress)
         return IngestReport(**{**report.__dict__, "errors": tuple(errors)})
 
-    def ingest_bytes(self, filename: str, data: bytes) -> IngestReport:
-        """Ingest an uploaded file; `filename` only decides the format (never a path)."""
-        name = _SAFE_NAME.sub("_", Path(filename.replace("\\", "/")).name).strip() or "upload"
-        if len(data) > self.settings.max_file_bytes:
-            from rag.errors import TooLargeError
+    def ingest_bytes(self, filename: str, data: bytes, replace: bool = False) -> IngestReport:
+        """Ingest one uploaded file; see `ingest_uploads`."""
+        return self.ingest_uploads([(filename, data)], replace=replace)
 
-            raise TooLargeError(f"{name} is {len(data):,} bytes; the limit is "
-                                f"{self.settings.max_file_bytes:,}.")
-        raws = parse_bytes(name, data, origin=f"upload:{name}")
-        return self._store_articles([to_article(r) for r in raws], None)
+    def ingest_uploads(self, files: Sequence[tuple[str, bytes]],
+                       replace: bool = False) -> IngestReport:
+        """Ingest uploaded files, all or none: any bad file fails the request before anything
+        is written. A name only decides the format (never a path). An upload keeps earlier
+        uploads of the same name unless `replace`, which replaces all of them."""
+        from rag.errors import NewsragError, TooLargeError, UploadRejectedError
+
+        articles: list[Article] = []
+        problems: list[tuple[str, NewsragError]] = []
+        for filename, data in files:
+            name = _SAFE_NAME.sub("_", Path(filename.replace("\\", "/")).name).strip() or "upload"
+            try:
+                if len(data) > self.settings.max_file_bytes:
+                    raise TooLargeError(f"{name} is larger than the limit of "
+                                        f"{self.settings.max_file_bytes:,} bytes.",
+                                        hint="Split it, or raise NEWSRAG_MAX_FILE_BYTES.")
+                raws = parse_bytes(name, data, origin=f"upload:{name}")
+                articles += [to_article(r) for r in raws]
+            except NewsragError as exc:
+                problems.append((name, exc))
+        if len(files) == 1 and problems:
+            raise problems[0][1]
+        if problems:
+            raise UploadRejectedError(problems)
+        return self._store_articles(articles, None, replace=replace)
 
     def _store_articles(
-        self, articles: Sequence[Article], progress: Progress | None
+        self, articles: Sequence[Article], progress: Progress | None, replace: bool = True
     ) -> IngestReport:
         store = self.store
         added: list[str] = []
@@ -132,7 +151,8 @@ class Pipeline:
                 else:
                     seen.add(art.id)
                     # Changed content from the same origin replaces the old version.
-                    old_ids = [x for x in store.ids_for_origin(art.origin) if x != art.id]
+                    old_ids = [x for x in store.ids_for_origin(art.origin)
+                               if x != art.id and replace]
                     chunks_added += self._add(art)
                     for old in old_ids:
                         store.delete_article(old)

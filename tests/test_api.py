@@ -94,6 +94,13 @@ class FakePipeline:
         self.get_article(article_id)
         del self.articles[article_id]
 
+    def ingest_uploads(self, files: Sequence[tuple[str, bytes]],
+                       replace: bool = False) -> IngestReport:
+        reports = [self.ingest_bytes(name, data) for name, data in files]
+        return IngestReport(added=tuple(x for r in reports for x in r.added),
+                            unchanged=tuple(x for r in reports for x in r.unchanged),
+                            chunks_added=sum(r.chunks_added for r in reports))
+
     def ingest_bytes(self, filename: str, data: bytes) -> IngestReport:
         if not filename.endswith((".txt", ".md")):
             raise UnsupportedFormatError(f"Cannot read {filename}.", hint="Use .txt or .md.")

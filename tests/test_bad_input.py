@@ -237,6 +237,36 @@ def test_uploads_are_rejected_clearly_and_change_nothing(
     assert r.json() and snapshot(pipe) == before
 
 
+def test_a_rejected_upload_request_stores_none_of_its_files(client: TestClient,
+                                                             pipe: Pipeline) -> None:
+    before = snapshot(pipe)
+    r = client.post("/api/articles", files=[
+        ("file", ("good.txt", b"Port strike ends\n\nDockers in Tema went back to work.",
+                  "text/plain")),
+        ("file", ("empty.txt", b"", "text/plain"))])
+    assert r.status_code == 400 and "empty.txt" in r.json()["message"]
+    assert snapshot(pipe) == before
+
+
+def test_uploads_with_the_same_name_keep_each_other(client: TestClient, pipe: Pipeline) -> None:
+    texts = [b"Bridge closes\n\nThe Volta bridge closed on Monday for repairs.",
+             b"Bridge reopens\n\nThe Volta bridge reopened on Friday after repairs."]
+    first = client.post("/api/articles", files={"file": ("story.txt", texts[0])}).json()
+    second = client.post("/api/articles", files={"file": ("story.txt", texts[1])}).json()
+    ids = [first["added"][0], second["added"][0]]
+    assert second["removed"] == [] and {a.id for a in pipe.list_articles()} >= set(ids)
+    paths = [client.post("/api/articles", files={"file": (name, b"Cron news\n\n" + word)})
+             .json()["added"][0] for name, word in
+             [("../../etc/x.txt", b"One thing happened."), ("/etc/cron.d/x.txt", b"Another.")]]
+    assert {a.id for a in pipe.list_articles()} >= set(ids + paths)
+    # Asked to replace, an upload replaces every earlier upload of that name.
+    r = client.post("/api/articles?replace=true", files={"file": ("story.txt", b"Bridge "
+                    b"news\n\nThe Volta bridge opened to lorries on Sunday.")}).json()
+    assert sorted(r["removed"]) == sorted(ids) and r["replaced"]
+    for aid in r["replaced"] + paths:
+        pipe.delete_article(aid)
+
+
 def test_upload_names_cannot_escape_and_scripts_stay_text(client: TestClient,
                                                           pipe: Pipeline, tmp_path: Path) -> None:
     evil = "../../../../tmp/evil-newsrag.txt"
@@ -304,6 +334,29 @@ def test_ui_chat_with_a_lone_surrogate_is_an_error_bubble(pipe: Pipeline) -> Non
         out = _last(app.respond(pipe, pipe.settings, message, app._new_state()))
         assert "Error" in out[0][-1]["content"]
         json.dumps(out[0], ensure_ascii=False).encode()  # what Gradio sends must encode
+
+
+def test_ui_upload_with_a_bad_file_stores_none_and_same_names_coexist(
+        pipe: Pipeline, tmp_path: Path) -> None:
+    from ui import app
+
+    paths = []
+    for i, text in enumerate(["Mine reopens\n\nThe Obuasi mine reopened on Monday.",
+                              "Mine closes\n\nThe Obuasi mine closed on Tuesday."]):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "mine.txt").write_text(text)
+        paths.append(str(tmp_path / str(i) / "mine.txt"))
+    (tmp_path / "empty.txt").write_bytes(b"")
+    before = snapshot(pipe)
+    bad = [paths[0], str(tmp_path / "empty.txt")]
+    status, _, _ = app.upload_files(pipe, pipe.settings, bad, received=bad)
+    assert "empty.txt" in status and "Nothing was stored" in status
+    assert snapshot(pipe) == before
+    status, _, _ = app.upload_files(pipe, pipe.settings, paths, received=paths)
+    added = [a for a in pipe.list_articles() if a.title.startswith("Mine ")]
+    assert len(added) == 2, status
+    for a in added:
+        pipe.delete_article(a.id)
 
 
 def test_ui_upload_refuses_a_path_gradio_did_not_receive(pipe: Pipeline, tmp_path: Path) -> None:

@@ -13,7 +13,12 @@ from typing import Any
 
 import gradio as gr
 
-from rag.errors import InputError, NewsragError, NotFoundError, TooLargeError
+from rag.errors import (
+    InputError,
+    NewsragError,
+    NotFoundError,
+    UploadRejectedError,
+)
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.text import require_unicode
@@ -176,10 +181,10 @@ def list_view(pipeline: Pipeline) -> tuple[str, Any]:
 
 
 def upload_files(pipeline: Pipeline, settings: Settings, paths: list[str] | None,
-                 received: Collection[str]) -> tuple[str, str, Any]:
-    """Ingest the files of an upload event; `received` are the paths Gradio itself wrote
-    for uploads (a path in the event is client data: it is refused unless Gradio wrote it)."""
-    reports: list[IngestReport] = []
+                 received: Collection[str], replace: bool = False) -> tuple[str, str, Any]:
+    """Ingest the files of an upload event, all or none; `received` are the paths Gradio itself
+    wrote for uploads (a path in the event is client data: refused unless Gradio wrote it)."""
+    files: list[tuple[str, bytes]] = []
     problems: list[str] = []
     for p in paths or []:
         path = Path(p)
@@ -187,11 +192,18 @@ def upload_files(pipeline: Pipeline, settings: Settings, paths: list[str] | None
             if p not in received:
                 raise InputError(f"{path.name} was not uploaded to this server.",
                                  hint="Upload the file again with the upload button.")
-            if path.stat().st_size > settings.max_file_bytes:
-                raise TooLargeError(f"{path.name} is larger than {settings.max_file_bytes} bytes.")
-            reports.append(pipeline.ingest_bytes(path.name, path.read_bytes()))
+            with path.open("rb") as f:  # one byte over the limit says it is too large
+                files.append((path.name, f.read(settings.max_file_bytes + 1)))
         except NewsragError as exc:
             problems.append(f"{path.name}: {exc}")
+    reports: list[IngestReport] = []
+    if files and not problems:
+        try:
+            reports.append(pipeline.ingest_uploads(files, replace=replace))
+        except UploadRejectedError as exc:
+            problems += [f"{name}: {e}" for name, e in exc.problems]
+        except NewsragError as exc:
+            problems.append(f"{files[0][0]}: {exc}" if len(files) == 1 else str(exc))
     status = render.ingest_summary(reports, problems)
     table, choices = list_view(pipeline)
     return status, table, choices
@@ -250,6 +262,8 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             files = gr.File(label="Upload articles (.txt .md .html .json .jsonl .xml .rss .atom)",
                             file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                             elem_id="nr-upload")
+            replace = gr.Checkbox(label="Replace earlier uploads with the same file name",
+                                  value=False, elem_id="nr-replace")
             status = gr.Textbox(label="Status", interactive=False, elem_id="nr-status")
             with gr.Row():
                 pick = gr.Dropdown(label="Article", choices=[], elem_id="nr-pick", scale=4)
@@ -275,15 +289,15 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
         def on_list() -> tuple[str, Any]:
             return list_view(pipeline)
 
-        def on_upload(paths: list[str] | None) -> tuple[str, str, Any]:
-            return upload_files(pipeline, settings, paths, demo.upload_file_set)
+        def on_upload(paths: list[str] | None, replace_same: bool) -> tuple[str, str, Any]:
+            return upload_files(pipeline, settings, paths, demo.upload_file_set, replace_same)
 
         def on_delete(article_id: str | None) -> tuple[str, str, Any]:
             return delete_selected(pipeline, article_id)
 
         demo.load(on_list, None, [table, pick], **private)
         refresh.click(on_list, None, [table, pick], **private)
-        files.upload(on_upload, [files], [status, table, pick], **private)
+        files.upload(on_upload, [files, replace], [status, table, pick], **private)
         delete.click(on_delete, [pick], [status, table, pick], **private)
 
         def chat(message: str, history: list[dict[str, str]] | None = None) -> dict[str, Any]:

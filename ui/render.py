@@ -232,6 +232,8 @@ def ingest_summary(reports: Sequence[IngestReport], problems: Sequence[str] = ()
     errors = [*problems, *(f"{p}: {m}" for r in reports for p, m in r.errors)]
     if not reports and not errors:
         return "No files received."
+    if not reports:  # an upload is stored whole or not at all
+        return "Nothing was stored.\nRejected:\n" + "\n".join(f"- {e}" for e in errors)
     parts = [f"Added {added} article(s) ({chunks} chunks)"]
     if replaced:
         parts.append(f"replaced {replaced}")
