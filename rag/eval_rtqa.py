@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import tempfile
 import time
@@ -26,29 +25,13 @@ from typing import Any, Protocol
 from rag import metrics as m
 from rag import rtqa
 from rag.errors import InputError
-from rag.eval_report import (
-    compare_table,
-    group_rows,
-    load_report,
-    md_table,
-    ratio,
-    short,
-    summary_rows,
-    text_table,
-    write_bar_plot,
-    write_latency_plot,
-)
-from rag.rtqa_cache import BuildStats, cache_root, ensure_index, index_settings
+from rag.eval_report import compare_table, load_report, ratio, summary_rows, text_table
+from rag.eval_rtqa_report import GOLD_AT, METRICS, ingest_totals, write_report
+from rag.rtqa_cache import cache_root, ensure_index, index_settings
 from rag.settings import Settings
 from rag.types import Answer, Passage
 
 RETRIEVE_K = 30
-GOLD_AT = (1, 5, 30)
-METRICS = (
-    "right", "right_short", "wrong", "abstained", "short_rate", "short_f1",
-    *(f"gold@{k}" for k in GOLD_AT), "citation_precision", "latency_p50_ms", "latency_p95_ms",
-)
-_BY = ("by_findable", "by_source", "by_week")
 
 
 class RtqaSystem(Protocol):
@@ -302,7 +285,7 @@ def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
                     _baseline_records(archive, base_embed, Path(tmp)))
             seconds["baseline"] += time.perf_counter() - started
     report = build_report(args, settings, root, archives, records, seconds, builds)
-    run_dir = _write(report, Path(args.out))
+    run_dir = write_report(report, Path(args.out))
     print(text_table(summary_rows(report, METRICS)))
     print(f"\nreport: {run_dir / 'report.md'}")
     if old is not None:
@@ -311,17 +294,6 @@ def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     if errors:
         _log(f"{errors} questions raised an error: see report.json.")
     return 1 if errors else 0
-
-
-def ingest_totals(builds: dict[str, Any]) -> dict[str, Any]:
-    built = [BuildStats(**{k: b[k] for k in ("articles", "added", "chunks", "errors",
-                                             "seconds")}) for b in builds.values()
-             if not b["cached"]]
-    total = BuildStats(*(sum(getattr(s, f) for s in built) for f in
-                         ("articles", "added", "chunks", "errors", "seconds")))
-    return {"built": len(built), "cached": len(builds) - len(built), **asdict(total),
-            "articles_per_s": round(total.articles_per_s, 2),
-            "chunks_per_s": round(total.chunks_per_s, 2)}
 
 
 def build_report(args: argparse.Namespace, settings: Settings, root: Path,
@@ -346,64 +318,3 @@ def build_report(args: argparse.Namespace, settings: Settings, root: Path,
         new, base = systems["newsrag"]["overall"], systems["baseline"]["overall"]
         report["ratios"] = {k: ratio(new.get(k), base.get(k)) for k in METRICS}
     return report
-
-
-def _write(report: dict[str, Any], out: Path) -> Path:
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-rtqa-{report['split'].replace('..', '-')}"
-    run_dir, n = out / base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = out / f"{base}-{n}"
-    run_dir.mkdir(parents=True)
-    report["run_id"] = run_dir.name
-    plots = write_bar_plot(report, run_dir, "by_source", "right", "right_by_source.png",
-                           "Right by question source")
-    plots += write_bar_plot(report, run_dir, "by_findable", "right", "right_by_findable.png",
-                            "Right, findable or not")
-    plots += write_latency_plot(report, run_dir)
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-                                         encoding="utf-8")
-    (run_dir / "report.md").write_text(render_markdown(report, plots), encoding="utf-8")
-    return run_dir
-
-
-# ---------------------------------------------------------------------------------------------
-# Markdown
-
-
-def lost_by_reader(items: Iterable[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
-    """Not right although a top-5 passage held the gold: the reader's failures, best ranked
-    first."""
-    lost = [i for i in items if not i["right"] and i["gold_rank"] is not None
-            and i["gold_rank"] <= 5]
-    return sorted(lost, key=lambda i: (i["gold_rank"], i["id"]))[:n]
-
-
-def render_markdown(report: dict[str, Any], plots: Sequence[str]) -> str:
-    ing = report["ingest"]
-    parts = [
-        f"# RealTimeQA eval {report['run_id']}", "",
-        f"`{report['gold']}`, weeks `{report['split']}` ({len(report['weeks'])} weeks), "
-        f"{report['mode']} indexes, {report['n_items']} questions asked open-ended, created "
-        f"{report['created']}. Right = holds the gold choice and no other; right_short judges "
-        f"the short answer alone; short_f1 is RealTimeQA's token F1; gold@k = the gold text is "
-        f"in the top k retrieved passages.", "",
-        f"Ingest: {ing['built']} indexes built ({ing['articles']} articles, {ing['chunks']} "
-        f"chunks in {ing['seconds']:.1f}s: {ing['articles_per_s']:.1f} articles/s, "
-        f"{ing['chunks_per_s']:.1f} chunks/s), {ing['cached']} from the cache.", "",
-        "## Overall", "", md_table(summary_rows(report, METRICS)), "",
-    ]
-    cols = ("right", "wrong", "abstained", "short_f1", "gold@5")
-    for key, title in zip(_BY, ("By findable", "By question source", "By week"), strict=True):
-        parts += [f"## {title}", "", md_table(group_rows(report, key, cols)), ""]
-    parts += [f"![{p}]({p})\n" for p in plots]
-    for name, s in report["systems"].items():
-        parts += [f"## Lost by the reader: {name} (gold in the top 5, answer not right)", ""]
-        for item in lost_by_reader(s["items"]):
-            parts += [
-                f"- **{item['id']}** {item['question']} — gold *{item['gold']}*, rank "
-                f"{item['gold_rank']}; {'abstained' if item['abstained'] else 'answered'}: "
-                f"{short(item['error'] or item['answer'], 240)}"
-                + (f" (short: *{item['short_answer']}*)" if item["short_answer"] else "")]
-        parts.append("")
-    return "\n".join(parts)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag import eval_rtqa as er
+from rag import eval_rtqa_report as rr
 from rag import evaluate, rtqa, rtqa_cache
 from rag.errors import InputError
 from rag.settings import Settings
@@ -279,10 +280,10 @@ def test_a_report_renders_its_tables_and_compares_with_itself() -> None:
     records = [er.score_question(system, q) for q in qs]
     report = {"run_id": "r1", "created": "now", "gold": "rtqa", "split": "2025",
               "mode": "per-week", "n_items": 2, "weeks": ["20250103"],
-              "ingest": er.ingest_totals({"w": {"cached": True}}),
+              "ingest": rr.ingest_totals({"w": {"cached": True}}),
               "systems": {"newsrag": er.summarise(records, 1.0)}}
-    md = er.render_markdown(report, [])
+    md = rr.render_markdown(report, [])
     assert "## By findable" in md and "| not findable | 2 | 0.500 | 0.500 | 0.000 |" in md
     assert "**wrong**" in md  # gold in the top passage, answer not right: lost by the reader
-    deltas = compare_table(report, report, er.METRICS)
+    deltas = compare_table(report, report, rr.METRICS)
     assert "right" in deltas and "better" not in deltas and "worse" not in deltas

@@ -1,0 +1,99 @@
+"""The RealTimeQA eval's report: ingest totals, report.json, report.md and its plots.
+
+Pure formatting over the report dict `rag.eval_rtqa` builds, reusing `rag.eval_report`'s tables
+and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rag.eval_report import (
+    group_rows,
+    md_table,
+    short,
+    summary_rows,
+    write_bar_plot,
+    write_latency_plot,
+)
+from rag.rtqa_cache import BuildStats
+
+GOLD_AT = (1, 5, 30)
+METRICS = (
+    "right", "right_short", "wrong", "abstained", "short_rate", "short_f1",
+    *(f"gold@{k}" for k in GOLD_AT), "citation_precision", "latency_p50_ms", "latency_p95_ms",
+)
+_BY = ("by_findable", "by_source", "by_week")
+
+
+def ingest_totals(builds: dict[str, Any]) -> dict[str, Any]:
+    built = [BuildStats(**{k: b[k] for k in ("articles", "added", "chunks", "errors",
+                                             "seconds")}) for b in builds.values()
+             if not b["cached"]]
+    total = BuildStats(*(sum(getattr(s, f) for s in built) for f in
+                         ("articles", "added", "chunks", "errors", "seconds")))
+    return {"built": len(built), "cached": len(builds) - len(built), **asdict(total),
+            "articles_per_s": round(total.articles_per_s, 2),
+            "chunks_per_s": round(total.chunks_per_s, 2)}
+
+
+def write_report(report: dict[str, Any], out: Path) -> Path:
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-rtqa-{report['split'].replace('..', '-')}"
+    run_dir, n = out / base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = out / f"{base}-{n}"
+    run_dir.mkdir(parents=True)
+    report["run_id"] = run_dir.name
+    plots = write_bar_plot(report, run_dir, "by_source", "right", "right_by_source.png",
+                           "Right by question source")
+    plots += write_bar_plot(report, run_dir, "by_findable", "right", "right_by_findable.png",
+                            "Right, findable or not")
+    plots += write_latency_plot(report, run_dir)
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
+    (run_dir / "report.md").write_text(render_markdown(report, plots), encoding="utf-8")
+    return run_dir
+
+
+def lost_by_reader(items: Iterable[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
+    """Not right although a top-5 passage held the gold: the reader's failures, best ranked
+    first."""
+    lost = [i for i in items if not i["right"] and i["gold_rank"] is not None
+            and i["gold_rank"] <= 5]
+    return sorted(lost, key=lambda i: (i["gold_rank"], i["id"]))[:n]
+
+
+def render_markdown(report: dict[str, Any], plots: Sequence[str]) -> str:
+    ing = report["ingest"]
+    parts = [
+        f"# RealTimeQA eval {report['run_id']}", "",
+        f"`{report['gold']}`, weeks `{report['split']}` ({len(report['weeks'])} weeks), "
+        f"{report['mode']} indexes, {report['n_items']} questions asked open-ended, created "
+        f"{report['created']}. Right = holds the gold choice and no other; right_short judges "
+        f"the short answer alone; short_f1 is RealTimeQA's token F1; gold@k = the gold text is "
+        f"in the top k retrieved passages.", "",
+        f"Ingest: {ing['built']} indexes built ({ing['articles']} articles, {ing['chunks']} "
+        f"chunks in {ing['seconds']:.1f}s: {ing['articles_per_s']:.1f} articles/s, "
+        f"{ing['chunks_per_s']:.1f} chunks/s), {ing['cached']} from the cache.", "",
+        "## Overall", "", md_table(summary_rows(report, METRICS)), "",
+    ]
+    cols = ("right", "wrong", "abstained", "short_f1", "gold@5")
+    for key, title in zip(_BY, ("By findable", "By question source", "By week"), strict=True):
+        parts += [f"## {title}", "", md_table(group_rows(report, key, cols)), ""]
+    parts += [f"![{p}]({p})\n" for p in plots]
+    for name, s in report["systems"].items():
+        parts += [f"## Lost by the reader: {name} (gold in the top 5, answer not right)", ""]
+        for item in lost_by_reader(s["items"]):
+            parts += [
+                f"- **{item['id']}** {item['question']} — gold *{item['gold']}*, rank "
+                f"{item['gold_rank']}; {'abstained' if item['abstained'] else 'answered'}: "
+                f"{short(item['error'] or item['answer'], 240)}"
+                + (f" (short: *{item['short_answer']}*)" if item["short_answer"] else "")]
+        parts.append("")
+    return "\n".join(parts)
