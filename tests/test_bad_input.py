@@ -465,8 +465,10 @@ def _upload_event(url: str, file_path: str, cookies: Any = None) -> dict[str, An
                        if any(elem.get(t[0]) == "nr-upload" for t in d["targets"]))
         session = uuid.uuid4().hex[:11]
         file_data = {"path": file_path, "meta": {"_type": "gradio.FileData"}}
+        # Every input of the event: the file list for the upload box, defaults for the rest.
+        data = [[file_data] if elem.get(i) == "nr-upload" else False for i in dep["inputs"]]
         r = c.post("/gradio_api/queue/join", json={
-            "data": [[file_data]], "fn_index": fn, "session_hash": session,
+            "data": data, "fn_index": fn, "session_hash": session,
             "event_data": None, "trigger_id": dep["targets"][0][0]})
         assert r.status_code == 200, r.text
         with c.stream("GET", f"/gradio_api/queue/data?session_hash={session}") as events:
