@@ -190,9 +190,30 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             s = bullet.end()
         while e > s and text[e - 1].isspace():
             e -= 1
-        if e > s:
-            out.append((s, e))
+        out += _bounded(text, s, e)
     return out
+
+
+MAX_SENTENCE_CHARS = 1500  # a "sentence" longer than this (no full stop for pages) is cut
+
+
+def _bounded(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """The span [s, e) cut at spaces into pieces of at most MAX_SENTENCE_CHARS, so that a text
+    without full stops cannot become one huge chunk or quote."""
+    pieces = []
+    while e - s > MAX_SENTENCE_CHARS:
+        cut = text.rfind(" ", s + 1, s + MAX_SENTENCE_CHARS + 1)
+        cut = cut if cut > s else s + MAX_SENTENCE_CHARS  # one long word: cut inside it
+        end = cut
+        while end > s and text[end - 1].isspace():
+            end -= 1
+        pieces.append((s, end))
+        s = cut
+        while s < e and text[s].isspace():
+            s += 1
+    if e > s:
+        pieces.append((s, e))
+    return pieces
 
 
 _BULLET = re.compile(r"[•◦▪‣·*–—-]+\s+")
