@@ -27,7 +27,7 @@ from rag import rtqa
 from rag.errors import InputError
 from rag.eval_report import compare_table, load_report, ratio, summary_rows, text_table
 from rag.eval_rtqa_report import GOLD_AT, METRICS, ingest_totals, write_report
-from rag.rtqa_cache import cache_root, ensure_index, index_settings
+from rag.rtqa_cache import cache_root, cached_stats, ensure_index, index_settings
 from rag.settings import Settings
 from rag.types import Answer, Passage
 
@@ -260,8 +260,9 @@ def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     for n, archive in enumerate(archives, start=1):
         index_dir, stats = ensure_index(archive.articles, settings, embedder, cache,
                                         args.rebuild, _log)
+        recorded = stats or cached_stats(index_dir.parent)  # a cached index: its first build
         builds[archive.label] = {"index": str(index_dir), "cached": stats is None,
-                                 **(asdict(stats) if stats else {})}
+                                 **(asdict(recorded) if recorded else {})}
         started = time.perf_counter()
         pipe = Pipeline(index_settings(settings, index_dir), embedder=embedder)
         try:

@@ -31,15 +31,28 @@ METRICS = (
 _BY = ("by_findable", "by_source", "by_week")
 
 
-def ingest_totals(builds: dict[str, Any]) -> dict[str, Any]:
-    built = [BuildStats(**{k: b[k] for k in ("articles", "added", "chunks", "errors",
-                                             "seconds")}) for b in builds.values()
-             if not b["cached"]]
-    total = BuildStats(*(sum(getattr(s, f) for s in built) for f in
-                         ("articles", "added", "chunks", "errors", "seconds")))
-    return {"built": len(built), "cached": len(builds) - len(built), **asdict(total),
+_FIELDS = ("articles", "added", "chunks", "errors", "seconds")
+
+
+def _total(builds: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    stats = [BuildStats(**{k: b[k] for k in _FIELDS}) for b in builds if "seconds" in b]
+    total = BuildStats(*(sum(getattr(s, f) for s in stats) for f in _FIELDS))
+    return {"indexes": len(stats), **asdict(total),
             "articles_per_s": round(total.articles_per_s, 2),
             "chunks_per_s": round(total.chunks_per_s, 2)}
+
+
+def ingest_totals(builds: dict[str, Any]) -> dict[str, Any]:
+    """What this run built, and what the cached indexes it used cost when they were built."""
+    return {"built": _total(b for b in builds.values() if not b["cached"]),
+            "cached": _total(b for b in builds.values() if b["cached"]),
+            "n_cached": sum(1 for b in builds.values() if b["cached"])}
+
+
+def _ingest_line(t: dict[str, Any]) -> str:
+    return (f"{t['added']}/{t['articles']} articles, {t['chunks']} chunks in "
+            f"{t['seconds']:.1f}s, {t['articles_per_s']:.2f} articles/s, "
+            f"{t['chunks_per_s']:.1f} chunks/s")
 
 
 def write_report(report: dict[str, Any], out: Path) -> Path:
@@ -78,9 +91,11 @@ def render_markdown(report: dict[str, Any], plots: Sequence[str]) -> str:
         f"{report['created']}. Right = holds the gold choice and no other; right_short judges "
         f"the short answer alone; short_f1 is RealTimeQA's token F1; gold@k = the gold text is "
         f"in the top k retrieved passages.", "",
-        f"Ingest: {ing['built']} indexes built ({ing['articles']} articles, {ing['chunks']} "
-        f"chunks in {ing['seconds']:.1f}s: {ing['articles_per_s']:.1f} articles/s, "
-        f"{ing['chunks_per_s']:.1f} chunks/s), {ing['cached']} from the cache.", "",
+        f"Ingest: {ing['built']['indexes']} indexes built"
+        + (f" ({_ingest_line(ing['built'])})" if ing["built"]["indexes"] else "")
+        + f", {ing['n_cached']} from the cache"
+        + (f" (their first build: {_ingest_line(ing['cached'])})"
+           if ing["cached"]["indexes"] else "") + ".", "",
         "## Overall", "", md_table(summary_rows(report, METRICS)), "",
     ]
     cols = ("right", "wrong", "abstained", "short_f1", "gold@5")
