@@ -287,3 +287,32 @@ def test_a_report_renders_its_tables_and_compares_with_itself() -> None:
     assert "**wrong**" in md  # gold in the top passage, answer not right: lost by the reader
     deltas = compare_table(report, report, rr.METRICS)
     assert "right" in deltas and "better" not in deltas and "worse" not in deltas
+
+
+def test_the_runner_builds_once_and_reports_per_week_and_over_an_archive(
+        tmp_path: Path, fake_embedder: object, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import rag.embed
+
+    monkeypatch.setattr(rag.embed, "load_embedder", lambda *a, **k: fake_embedder)
+    _write_week(tmp_path / "data", "20250103", 2)
+    _write_week(tmp_path / "data", "20250110", 2)
+    settings = Settings.load({}, env={})
+    common = ("--dataset", "realtimeqa", str(tmp_path / "data"), "--out",
+              str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache"))
+    assert evaluate.run(_args(*common), settings) == 0
+    assert capsys.readouterr().err.count("built ") == 2  # one index per week
+    assert evaluate.run(_args(*common, "--limit", "3"), settings) == 0
+    assert "built " not in capsys.readouterr().err  # both weeks from the cache
+    assert evaluate.run(_args(*common, "--archive"), settings) == 0
+    assert capsys.readouterr().err.count("built ") == 1
+    reports = sorted((tmp_path / "reports").iterdir())
+    got = [json.loads((d / "report.json").read_text(encoding="utf-8")) for d in reports]
+    assert [(r["mode"], r["n_items"], r["ingest"]["n_cached"]) for r in got] == [
+        ("per-week", 4, 0), ("per-week", 3, 2), ("archive", 4, 0)]
+    for r in got:
+        s = r["systems"]["newsrag"]
+        assert s["errors"] == 0 and len(s["items"]) == r["n_items"]
+        assert sum(g["n"] for g in s["by_week"].values()) == r["n_items"]
+        assert (tmp_path / "reports" / r["run_id"] / "report.md").is_file()
+    assert len(list((tmp_path / "cache").iterdir())) == 3
