@@ -27,6 +27,7 @@ import numpy as np
 
 from rag import rtqa
 from rag.language import normalize_answer
+from rag.learned import Calibration
 from rag.nlp import analyse_question, span_candidates
 from rag.read import (
     READER_PATH,
@@ -54,6 +55,9 @@ class QuestionRows:
     texts: list[str]
     sentence_right: bool  # the best sentence holds the gold choice
     top_score: float  # the ranker's score of the best sentence
+    span_sentence: np.ndarray  # per span row: the index of its sentence among the best ones
+    sentence_scores: list[float]  # the ranker's scores of the best sentences
+    sentences_right: list[bool]  # whether each of them holds the gold choice (and no other)
 
 
 def _sentences(q: rtqa.RtqaQuestion) -> list[tuple[str, str | None, str]]:
@@ -93,8 +97,11 @@ def question_rows(q: rtqa.RtqaQuestion, ranker: Any, embed: Any) -> QuestionRows
     spans = span_candidates([s.text for s in top[:SPAN_SENTENCES]])
     rows, feats = span_features(q.question, info, top[:SPAN_SENTENCES], spans, q.date, embed)
     labels = np.array([span_label(sp.text, q.gold) for _, sp in rows], dtype=np.int8)
+    best = top[:SPAN_SENTENCES]
     return QuestionRows(q.id, q.findable, feats, labels, [sp.text for _, sp in rows],
-                        rtqa.judge(top[0].text, q), top[0].score)
+                        rtqa.judge(top[0].text, q), top[0].score,
+                        np.array([i for i, _ in rows], dtype=np.int16),
+                        [s.score for s in best], [rtqa.judge(s.text, q) for s in best])
 
 
 def build(root: Path, spec: str, cache: Path) -> list[QuestionRows]:
@@ -161,6 +168,40 @@ def summary(model: SpanModel, rows: Sequence[QuestionRows]) -> dict[str, float]:
             "findable": int(find.sum())}
 
 
+def answer_outcomes(model: SpanModel, calibration: Calibration,
+                    rows: Sequence[QuestionRows]) -> list[tuple[float, bool, bool]]:
+    """(confidence, right, findable) per question, as rag/learned.py decides them: the cited
+    sentence is the best span's (else the best sentence), confidence the better of the span's
+    and that sentence's calibrated probabilities."""
+    out = []
+    for r in rows:
+        if not r.sentence_scores:
+            continue
+        if len(r.labels):
+            p = model.probabilities(r.feats)
+            k = int(np.argmax(p))
+            i = int(r.span_sentence[k])
+            conf = max(float(p[k]), calibration(r.sentence_scores[i]))
+        else:
+            i, conf = 0, calibration(r.sentence_scores[0])
+        out.append((conf, r.sentences_right[i], r.findable))
+    return out
+
+
+def print_threshold_curve(model: SpanModel, calibration: Calibration,
+                          rows: Sequence[QuestionRows]) -> None:
+    outcomes = answer_outcomes(model, calibration, rows)
+    n = max(len(outcomes), 1)
+    nf = max(sum(f for _, _, f in outcomes), 1)
+    print(f"abstain threshold on the calibration weeks ({n} questions, own articles):")
+    for t in [0.05 * i for i in range(1, 15)]:
+        ans = [(c, ok, f) for c, ok, f in outcomes if c >= t]
+        right = sum(ok for _, ok, _ in ans)
+        print(f"  t={t:.2f} right {right / n:.3f} wrong {(len(ans) - right) / n:.3f} "
+              f"abstained {1 - len(ans) / n:.3f} right|findable "
+              f"{sum(ok and f for _, ok, f in ans) / nf:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path)
@@ -190,6 +231,13 @@ def main() -> None:
             "ranker": "rag/models/ranker (cross-encoder)"}
     model.save(args.out, meta)
     print(json.dumps(meta, indent=1))
+    print_threshold_curve(model, Calibration(sa, sb), cal_rows)
+    p, right = top1(model, cal_rows)
+    print("short answer threshold (span probability): shown share, right among shown")
+    for t in [0.05 * i for i in range(1, 15)]:
+        shown = p >= t
+        precision = right[shown].mean() if shown.any() else 0.0
+        print(f"  t={t:.2f} shown {shown.mean():.3f} right {precision:.3f}")
     names = feature_names()
     top = np.argsort(-np.abs(model.weights))[:25]
     for k in top:
