@@ -3,7 +3,8 @@
 `/api/*` speaks newsrag's own contract (`Answer.to_dict()`, the CLI's `--json`); `/v1/*` is an
 OpenAI-compatible facade so any OpenAI client library can talk to newsrag. Errors are translated
 here, at the edge: a `NewsragError` becomes its `http_status` with `to_dict()` as the body, a bad
-request a 400/422 JSON body, anything unexpected a JSON 500 without a stack trace.
+request a 400/422 JSON body; anything unexpected becomes a JSON 500 without a stack trace in
+`rag.http_guard`, which logs it once.
 
 All endpoints are plain `def`s: the pipeline is synchronous and CPU-bound, and FastAPI runs sync
 endpoints in its thread pool, which is what lets several askers be served at once (the pipeline
@@ -153,18 +154,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         body = {"error": "bad_json", "message": _unparsable(exc)}
         return JSONResponse(_error_body(request, body), 400)
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged with its traceback for the operator; the client gets no internals.
-        log.exception("Unexpected error on %s %s", request.method, request.url.path)
-        body = {"error": "internal_error", "message": "Something went wrong on the server.",
-                "hint": "The server log has the details."}
-        return JSONResponse(_error_body(request, body), 500)
-
     app.add_exception_handler(NewsragError, on_newsrag_error)
     app.add_exception_handler(RecursionError, on_too_deep)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
 
 
 def _unparsable(cause: BaseException) -> str:

@@ -30,6 +30,12 @@ class NewsragError(Exception):
         return d
 
 
+class InternalError(NewsragError):
+    """A bug or a broken environment: the client is told no more than that."""
+
+    code = "internal_error"
+
+
 class InputError(NewsragError):
     """Bad input from the user: an empty question, an unreadable file, malformed JSON."""
 

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from rag.errors import AuthError, InputError, NewsragError, RateLimitedError, TooLargeError
+from rag.errors import (
+    AuthError,
+    InputError,
+    InternalError,
+    NewsragError,
+    RateLimitedError,
+    TooLargeError,
+)
 
+log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -130,13 +139,27 @@ class RequestGuard:
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send,
                        login_addr: str | None) -> None:
+        started = False
+
         async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
             if (login_addr is not None and message["type"] == "http.response.start"
                     and message["status"] >= 400):
                 self.limiter.fail(login_addr)  # a wrong password on the page's login form
             await send(message)
 
-        await self.app(scope, receive, watched_send)
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:  # not a NewsragError: the routes translate those
+            # Logged here, once; re-raised, the server would log the traceback a second time.
+            log.exception("Unexpected error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await _reply(send, scope["path"], _INTERNAL)
+
+
+_INTERNAL = InternalError("Something went wrong on the server.",
+                          hint="The server log has the details.")
 
 
 def _too_large(limit: int) -> TooLargeError:

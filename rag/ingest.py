@@ -74,6 +74,9 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
                 ):
                     found.append(p)
         else:
+            if not path.is_file():  # reading a pipe or a device could wait or run forever
+                raise InputError(f"{raw} is not a regular file (a pipe, device or socket).",
+                                 hint="Copy its content into a file and ingest that.")
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 raise UnsupportedFormatError(
                     f"Unsupported file type {path.suffix or '(none)'!r}: {raw}",

@@ -8,6 +8,8 @@ back. The pipeline is real (SQLite + Chroma on disk) with the fake embedder.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,8 @@ CLI_REJECTED = [
     ("path not UTF-8", ["ingest", "{tmp}/caf\udce9.txt"]),
     ("JSON with a lone surrogate", ["ingest", "{surrogate.json}"]),
     ("PDF named .txt", ["ingest", "{pdf.txt}"]),
+    ("a FIFO", ["ingest", "{tmp}/pipe.txt"]),
+    ("a device", ["ingest", "/dev/zero"]),
 ]
 
 
@@ -108,6 +112,7 @@ def test_cli_rejects_with_exit_2_and_changes_nothing(
     (tmp_path / "bad-history.json").write_text("[{")
     (tmp_path / "dict-history.json").write_text(json.dumps({"role": "user"}))
     (tmp_path / "q.jsonl").write_text('{"question": "why?"}\n')
+    os.mkfifo(tmp_path / "pipe.txt")  # nobody writes to it: reading it would wait forever
     args = [str(files[a[1:-1]]) if a[1:-1] in files else a.replace("{tmp}", str(tmp_path))
             for a in argv]
     monkeypatch.setenv("NEWSRAG_INDEX_DIR", str(pipe.settings.index_dir))
@@ -265,6 +270,21 @@ def test_uploads_with_the_same_name_keep_each_other(client: TestClient, pipe: Pi
     assert sorted(r["removed"]) == sorted(ids) and r["replaced"]
     for aid in r["replaced"] + paths:
         pipe.delete_article(aid)
+
+
+def test_an_unexpected_error_is_a_json_500_logged_once(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(pipe, "stats", broken)
+    with caplog.at_level(logging.ERROR):  # the server logs whatever leaves the app: nothing
+        r = TestClient(create_app(pipe, pipe.settings)).get("/api/health")
+    assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    assert "disk on fire" not in r.text
+    logged = [rec for rec in caplog.records if rec.exc_info]
+    assert len(logged) == 1 and "GET /api/health" in logged[0].getMessage()
 
 
 def test_upload_names_cannot_escape_and_scripts_stay_text(client: TestClient,
