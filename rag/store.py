@@ -4,9 +4,10 @@ the keyword (FTS5/BM25) index, and `manifest.json` describing how it was built.
 The only module that imports chromadb. Chroma objects never leave it: callers get our types.
 
 Crash safety: an article counts as ingested when its SQLite transaction commits. Before
-touching Chroma, the article id is written to a `pending` journal; on open, any pending id is
-rolled back (its vectors removed unless the article committed), so a crash at any moment
-leaves an index where every listed article is complete and nothing half-written remains.
+touching Chroma, the article id is written to a `pending` journal; on open, the pending ids of
+a dead writer are rolled back (their vectors removed unless the article committed), so a crash
+at any moment leaves an index where every listed article is complete and nothing half-written
+remains. A live writer's journal is left to it: readers never wait for or block on a writer.
 """
 
 from __future__ import annotations
@@ -198,21 +199,29 @@ class Store:
     # --- recovery --------------------------------------------------------------------------
 
     def _recover(self) -> None:
+        """Roll back a dead writer's journal. A live writer holds the write lock: its entries
+        are its work in progress, so a reader leaves them and opens without waiting."""
         con = self._conn()
-        pending = con.execute("SELECT article_id, op FROM pending").fetchall()
-        if not pending:
+        if not con.execute("SELECT 1 FROM pending LIMIT 1").fetchone():
             return
-        with self.writing():
-            for article_id, op in pending:
-                committed = con.execute(
-                    "SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
-                if op == "delete" and committed:
-                    self._delete_rows(article_id)
-                    committed = None
-                if not committed:
-                    self._collection.delete(where={"article_id": article_id})
-                with con:
-                    con.execute("DELETE FROM pending WHERE article_id = ?", (article_id,))
+        try:
+            with self.writing():
+                self._roll_back(con)
+        except IndexLockedError:
+            return
+
+    def _roll_back(self, con: sqlite3.Connection) -> None:
+        # Read under the lock: a writer that finished meanwhile has cleared its entries.
+        for article_id, op in con.execute("SELECT article_id, op FROM pending").fetchall():
+            committed = con.execute(
+                "SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone()
+            if op == "delete" and committed:
+                self._delete_rows(article_id)
+                committed = None
+            if not committed:
+                self._collection.delete(where={"article_id": article_id})
+            with con:
+                con.execute("DELETE FROM pending WHERE article_id = ?", (article_id,))
 
     # --- writes ----------------------------------------------------------------------------
 

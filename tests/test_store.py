@@ -92,6 +92,26 @@ def test_interrupted_add_is_rolled_back_on_open(tmp_path: Path) -> None:
     assert reopened._conn().execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
 
 
+def test_a_reader_opens_beside_a_live_writer_and_leaves_its_journal(tmp_path: Path) -> None:
+    writer = Store(tmp_path, BUILD)
+    writer.add_article(*_article(1))
+    art, chunks, vec, _, _ = _article(0)
+    with writer.writing():  # a live writer, between its journal entry and its commit
+        con = writer._conn()
+        with con:
+            con.execute("INSERT INTO pending VALUES (?, 'add')", (art.id,))
+        writer._upsert_vectors(art, chunks, vec)
+        reader = Store(tmp_path, BUILD)  # `newsrag list` meanwhile: never refused
+        assert [a.id for a in reader.list_articles()] == ["art1"]
+        assert reader._conn().execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 1
+        assert reader.vector_count() == 2  # the writer's vectors are left alone
+        reader.close()
+    writer.close()  # it died before its commit: the next open rolls its entry back
+    reopened = Store(tmp_path, BUILD)
+    assert reopened.vector_count() == 1
+    assert reopened._conn().execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
+
+
 def test_reindex_rebuilds_derived_data_and_keeps_every_article(tmp_path: Path) -> None:
     pipe = Pipeline(make_settings(tmp_path / "i"), embedder=FakeEmbedder())
     pipe.ensure_sample_corpus()
