@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reindex", help="Rebuild chunks and vectors from the stored articles.")
 
+    s = sub.add_parser("doctor", help="Check the index for damage and say how to repair it.")
+    s.add_argument("--json", action="store_true")
+
     s = sub.add_parser("ask", help="Answer a question with citations.")
     s.add_argument("question", nargs="?", help="The question (omit with --batch).")
     s.add_argument("--json", action="store_true", help="Print the Answer JSON contract.")
@@ -184,6 +187,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return models.run(args, settings)
 
     pipe = _pipeline(settings)
+    if cmd == "doctor":
+        return _doctor(pipe, args.json)
     try:
         if cmd == "ingest":
             report = pipe.ingest(args.paths, progress=_progress_bar("ingest", args.json),
@@ -238,6 +243,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         pipe.close()
     raise InputError(f"Unknown command {cmd!r}.")
+
+
+def _doctor(pipe: Pipeline, as_json: bool) -> int:
+    """Every check of rag/health.py; exit 3 (like a settings mismatch) if any fails."""
+    from rag import health
+
+    s = pipe.settings
+    findings = health.diagnose(s.index_dir, pipe._build_info(), s.chroma_url)
+    if as_json:
+        print(json.dumps(health.report(findings), ensure_ascii=False))
+    else:
+        for f in findings:
+            print(f"{'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.detail}"
+                  + (f"\n      repair: {f.repair}" if f.repair else ""))
+    return 0 if all(f.ok for f in findings) else 3
 
 
 def _read_history(path: Path | None) -> list[Turn]:

@@ -99,6 +99,14 @@ class IndexMismatchError(NewsragError):
     code = "index_mismatch"
 
 
+class IndexDamagedError(NewsragError):
+    """Part of the index is missing, emptied or corrupt (`newsrag doctor` tells which)."""
+
+    exit_code = 3
+    http_status = 503
+    code = "index_damaged"
+
+
 class IndexLockedError(NewsragError):
     """Another process is writing to the embedded index."""
 

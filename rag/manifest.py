@@ -72,7 +72,10 @@ def check(index_dir: Path, build: BuildInfo) -> None:
 
 def write(index_dir: Path, build: BuildInfo, counts: dict[str, int], **extra: Any) -> None:
     """Replace the manifest atomically (write a temp file, then rename over the old one)."""
-    old = read(index_dir) or {}
+    try:
+        old = read(index_dir) or {}
+    except IndexMismatchError:  # an unreadable manifest is what `reindex` replaces
+        old = {}
     now = time.time()
     data = {
         "schema_version": SCHEMA_VERSION,

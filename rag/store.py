@@ -24,10 +24,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rag import manifest
+from rag import health, manifest
 from rag.dates import DateRange, date_number
 from rag.embed import Vectors
-from rag.errors import IndexLockedError, NotFoundError
+from rag.errors import IndexDamagedError, IndexLockedError, NotFoundError
 from rag.manifest import BuildInfo
 from rag.text import terms
 from rag.types import Article, ArticleSummary, Chunk, Sentence
@@ -98,6 +98,17 @@ class Store:
         if check:
             self._check_manifest()
         self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open_tables()
+        except sqlite3.DatabaseError as exc:  # not a database, or a corrupt page
+            raise IndexDamagedError(f"The index is damaged: {self.dir / 'store.sqlite'} "
+                                    f"cannot be read ({exc}).", hint=health.RESTORE) from None
+        self._collection = self._open_collection()
+        self._recover()
+        if check:
+            health.raise_if_damaged(self)
+
+    def _open_tables(self) -> None:
         with self._conn() as con:
             con.executescript(_SCHEMA)
             cols = {r[1] for r in con.execute("PRAGMA table_info(articles)")}
@@ -113,8 +124,6 @@ class Store:
                 con.executemany("INSERT OR REPLACE INTO tallies VALUES (?, ?)", [
                     (t, con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
                     for t in _TALLIED])
-        self._collection = self._open_collection()
-        self._recover()
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -237,6 +246,8 @@ class Store:
             return
         con = self._conn()
         with self.writing():
+            if not self.initialised:  # an index with articles always says how it was built
+                self.write_manifest()
             with con:
                 con.executemany("INSERT OR REPLACE INTO pending VALUES (?, 'add')",
                                 [(art.id,) for art, *_ in batch])
@@ -505,6 +516,17 @@ class Store:
 
     def vector_count(self) -> int:
         return int(self._collection.count())
+
+    def pending_count(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own full check (reads every page: for `newsrag doctor`, not every open)."""
+        try:
+            rows = [r[0] for r in self._conn().execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        return [] if rows == ["ok"] else rows
 
     # --- search ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import IndexLockedError, IndexMismatchError, NotFoundError
+from rag.errors import IndexDamagedError, IndexLockedError, IndexMismatchError, NotFoundError
 from rag.manifest import SCHEMA_VERSION, BuildInfo
 from rag.pipeline import Pipeline
 from rag.store import Store
@@ -95,6 +95,7 @@ def test_interrupted_add_is_rolled_back_on_open(tmp_path: Path) -> None:
 def test_a_reader_opens_beside_a_live_writer_and_leaves_its_journal(tmp_path: Path) -> None:
     writer = Store(tmp_path, BUILD)
     writer.add_article(*_article(1))
+    writer.write_manifest()
     art, chunks, vec, _, _ = _article(0)
     with writer.writing():  # a live writer, between its journal entry and its commit
         con = writer._conn()
@@ -156,6 +157,7 @@ def test_a_version_1_index_asks_for_reindex_and_reindex_upgrades_it(tmp_path: Pa
 def test_a_batch_is_stored_whole_with_one_vector_write(tmp_path: Path) -> None:
     store = Store(tmp_path, BUILD)
     store.add_articles([_article(i) for i in range(6)])
+    store.write_manifest()
     assert store.counts() == {"articles": 6, "chunks": 6, "sentences": 12}
     assert store.vector_count() == 6
     assert store._conn().execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
@@ -206,6 +208,7 @@ def test_counts_are_kept_by_triggers_through_every_write(tmp_path: Path) -> None
 def test_an_index_from_before_the_tallies_is_counted_once_on_open(tmp_path: Path) -> None:
     store = Store(tmp_path, BUILD)
     store.add_articles([_article(i) for i in range(3)])
+    store.write_manifest()
     store.close()
     con = sqlite3.connect(tmp_path / "store.sqlite")
     for name, in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
@@ -233,3 +236,114 @@ def test_articles_are_listed_newest_first_a_page_at_a_time(tmp_path: Path) -> No
     assert [a.id for a in store.list_articles(2)] == everything[:2]
     assert [a.id for a in store.list_articles(2, 2)] == everything[2:]
     assert store.list_articles(5, 4) == []
+
+
+# --- damage: reported on open, found by `newsrag doctor`, repaired by `newsrag reindex` -------
+
+QUESTION = "When must US troops leave Niger?"
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    """A closed index of the sample articles (fake embedder), ready to be damaged."""
+    pipe = Pipeline(make_settings(tmp_path / "index"), embedder=FakeEmbedder())
+    pipe.ensure_sample_corpus()
+    pipe.close()
+    return tmp_path / "index"
+
+
+def _pipe(index: Path) -> Pipeline:
+    return Pipeline(make_settings(index), embedder=FakeEmbedder())
+
+
+def _cli(index: Path, *argv: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    from rag import cli
+
+    monkeypatch.setattr(cli, "_pipeline", lambda s: Pipeline(s, embedder=FakeEmbedder()))
+    monkeypatch.setenv("NEWSRAG_SAMPLE_DIR", str(make_settings(index).sample_dir))
+    return cli.main(["--index-dir", str(index), *argv])
+
+
+def test_doctor_finds_a_healthy_index_healthy(built: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(built, "doctor", "--json", monkeypatch=monkeypatch) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and {c["check"] for c in report["checks"]} >= {
+        "settings", "manifest", "articles", "vectors", "sqlite", "journal"}
+
+
+def test_a_removed_chroma_folder_is_reported_and_reindex_repairs_it(
+        built: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    shutil.rmtree(built / "chroma")
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()  # as a new process would find it
+    with pytest.raises(IndexDamagedError, match="0 vectors for 18 chunks"):
+        _pipe(built).ask(QUESTION)
+    assert _cli(built, "status", monkeypatch=monkeypatch) == 3
+    assert "newsrag reindex" in capsys.readouterr().err
+    assert _cli(built, "doctor", monkeypatch=monkeypatch) == 3
+    assert "FAIL  vectors" in capsys.readouterr().out
+    assert _cli(built, "reindex", monkeypatch=monkeypatch) == 0
+    assert _cli(built, "doctor", monkeypatch=monkeypatch) == 0
+    assert _pipe(built).ask(QUESTION).citations
+
+
+def test_an_emptied_store_sqlite_is_reported_not_taken_for_a_new_index(built: Path) -> None:
+    (built / "store.sqlite").write_bytes(b"")
+    for extra in ("-wal", "-shm"):
+        (built / f"store.sqlite{extra}").unlink(missing_ok=True)
+    pipe = _pipe(built)
+    with pytest.raises(IndexDamagedError, match="no articles; the manifest counts 5"):
+        pipe.ensure_sample_corpus()
+    with pytest.raises(IndexDamagedError, match="restore it from a backup"):
+        pipe.ask(QUESTION)
+
+
+def test_a_corrupt_store_sqlite_is_a_clear_error_and_doctor_names_it(
+        built: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for extra in ("-wal", "-shm"):
+        (built / f"store.sqlite{extra}").unlink(missing_ok=True)
+    with (built / "store.sqlite").open("r+b") as f:
+        f.write(b"\xde\xad" * 50)  # the header
+    assert _cli(built, "list", monkeypatch=monkeypatch) == 3
+    err = capsys.readouterr().err
+    assert "damaged" in err and "store.sqlite" in err and "Traceback" not in err
+    assert _cli(built, "doctor", monkeypatch=monkeypatch) == 3
+    assert "FAIL  sqlite" in capsys.readouterr().out
+
+
+def test_a_corrupt_page_is_found_by_doctor(built: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    con = sqlite3.connect(built / "store.sqlite")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    con.close()
+    with (built / "store.sqlite").open("r+b") as f:  # scribble over a page in the middle
+        f.seek(4096 * (pages // 2) + 8)
+        f.write(b"\xff" * 2000)
+    assert _cli(built, "doctor", monkeypatch=monkeypatch) == 3
+    assert "FAIL  sqlite" in capsys.readouterr().out
+
+
+def test_an_unreadable_manifest_is_repaired_by_reindex(
+        built: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (built / "manifest.json").write_text("{not json")
+    assert _cli(built, "list", monkeypatch=monkeypatch) == 3
+    assert "newsrag reindex" in capsys.readouterr().err
+    assert _cli(built, "reindex", monkeypatch=monkeypatch) == 0
+    assert _cli(built, "doctor", monkeypatch=monkeypatch) == 0
+
+
+def test_a_missing_manifest_is_reported_and_no_samples_are_added(
+        built: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (built / "manifest.json").unlink()
+    pipe = _pipe(built)
+    with pytest.raises(IndexDamagedError, match=r"manifest.json is missing .* 5 articles"):
+        pipe.ensure_sample_corpus()
+    assert _cli(built, "reindex", monkeypatch=monkeypatch) == 0
+    capsys.readouterr()
+    assert _cli(built, "list", monkeypatch=monkeypatch) == 0
+    assert capsys.readouterr().out.strip().endswith("5 articles")
