@@ -102,13 +102,19 @@ def propose(year: str, count: int, skip: int, differing: bool = False,
         print(f"   A: {a}\n   B: {b}\n")
 
 
+_TEXTS: dict[str, dict[str, list[str]]] = {}
+
+
 def _find(year: str, url: str, prefix: str) -> str:
-    for rec in _questions(year):
-        for art in rec.get("search_result") or []:  # type: ignore[attr-defined]
-            if art["url"] == url:
-                for s in _sentences(art.get("text") or ""):
-                    if s.startswith(prefix):
-                        return s
+    if year not in _TEXTS:  # a URL found in several weeks may have been crawled differently
+        _TEXTS[year] = {}
+        for rec in _questions(year):
+            for art in rec.get("search_result") or []:  # type: ignore[attr-defined]
+                _TEXTS[year].setdefault(art["url"], []).append(art.get("text") or "")
+    for text in _TEXTS[year].get(url, []):
+        for s in _sentences(text):
+            if s.startswith(prefix):
+                return s
     raise SystemExit(f"Sentence {prefix!r} not found in {url}.")
 
 

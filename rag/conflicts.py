@@ -33,6 +33,7 @@ from rag.text import STOPWORDS, stem
 # Cosine similarity of two sentences' embeddings from which they are taken to report the same
 # event (bench/conflict_precision.py measures it on RealTimeQA pairs).
 SAME_EVENT = 0.6
+SAME_DATE_EVENT = 0.8  # dates carry no noun that says what they date: a higher bar
 
 _MON = alternation(MONTHS)
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -43,6 +44,7 @@ _QTY = re.compile(
     rf"(?:\s*(?:-|–|to)\s*[{''.join(CURRENCY_SYMBOLS)}]?(?P<n2>{_NUM}))?"
     rf"(?:\s*(?P<scale>{_SCALE})\b)?"
     r"(?P<pct>\s*%|\s+per\s?cent\b|\s+percent\b)?"
+    r"(?:\s+or\s+(?:(?P<up>more|higher|greater|above|over)|(?P<down>less|fewer|lower|under))\b)?"
     r"(?![\w:/]|[.,]\d|-\w)", re.IGNORECASE)
 # Verbs that introduce a count ("a workforce totalling 12,000"): not the counted noun.
 _COUNT_VERBS = frozenset(stem(w) for w in "number numbering numbers total totals totaling "
@@ -62,7 +64,7 @@ _PENDING = re.compile(
 @dataclass(frozen=True)
 class Quantity:
     value: float
-    qualifier: str  # "exact", "approx", "more", "less" or "range"
+    qualifier: str  # "exact", "approx", "nearly", "more", "less" or "range"
     noun: str  # stem of the counted noun, or of the unit ("dollar", "percent"); "" if none
     high: float | None = None  # the top of a range
     precision: float = 1.0  # the worth of its last written digit: "40,000" 10,000; "3.2" 0.1
@@ -111,21 +113,23 @@ def quantities(sentence: str) -> list[Quantity]:
             continue  # a year
         if _is_date_part(sentence, m.start("n"), m.end("n")):
             continue  # a day of a month is a date, not a count
+        if not (m.group("q") or cur) and re.search(r"\S\s+[A-Z][\w-]*\s$", sentence[:m.start("n")]):
+            continue  # a number after a name inside a sentence is part of it: "iPhone 13"
         high = None
         if m.group("n2"):
             high = float(m.group("n2").replace(",", "")) * scale
             if high <= value:
                 continue  # "5-3" is a score, not a range
-        if cur:
-            noun = stem(CURRENCY_SYMBOLS[cur])
-        elif pct:
-            noun = "percent"
-        else:
-            noun = _noun(sentence[max(0, m.start() - 60):m.start()], sentence[m.end():])
-        if not noun:
+        # A currency or a percentage is a unit: the figure is of the noun beside it too
+        # ("$3 billion deal", "63% of adults"), or two unrelated shares would be compared.
+        counted = _noun(sentence[max(0, m.start() - 60):m.start()], sentence[m.end():])
+        unit = stem(CURRENCY_SYMBOLS[cur]) if cur else "percent" if pct else ""
+        noun = f"{unit}:{counted}" if unit else counted
+        if not counted:
             continue
-        qualifier = "range" if high is not None else QUALIFIERS.get(
-            (m.group("q") or "").lower(), "exact")
+        qualifier = ("range" if high is not None else "more" if m.group("up")
+                     else "less" if m.group("down")
+                     else QUALIFIERS.get((m.group("q") or "").lower(), "exact"))
         out.append(Quantity(value, qualifier, noun, high, _precision(raw, scale)))
     return out
 
@@ -136,6 +140,8 @@ def _same_figure(a: Quantity, b: Quantity) -> bool:
 
 
 def _interval(q: Quantity) -> tuple[float, float]:
+    if q.qualifier == "nearly":  # "nearly 57%" is just under 57%
+        return 0.9 * q.value, q.value
     if q.qualifier == "range" and q.high is not None:
         return q.value, q.high
     if q.qualifier == "more":
@@ -204,7 +210,8 @@ def disagreement(a: str, b: str, similarity: float | None = None) -> str | None:
     ua, ub = _unmatched(qa, qb), _unmatched(qb, qa)
     if any(quantities_disagree(x, y) for x in ua for y in ub):
         return "number"
-    if _dates_disagree(a, b):
+    # A lone date each is of one event only when the sentences say nearly the same thing.
+    if (similarity is None or similarity >= SAME_DATE_EVENT) and _dates_disagree(a, b):
         return "date"
     return None
 

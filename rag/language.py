@@ -66,8 +66,9 @@ CURRENCY_SYMBOLS = {"$": "dollar", "€": "euro", "£": "pound", "¥": "yen"}
 
 # Qualifiers of a quantity: an estimate, a lower bound, an upper bound.
 QUALIFIERS: dict[str, str] = {
-    **dict.fromkeys(["around", "about", "approximately", "roughly", "nearly", "almost", "some",
-                     "estimated", "an estimated", "close to", "more or less"], "approx"),
+    **dict.fromkeys(["around", "about", "approximately", "roughly", "some", "estimated",
+                     "an estimated", "more or less"], "approx"),
+    **dict.fromkeys(["nearly", "almost", "close to", "just under", "just shy of"], "nearly"),
     **dict.fromkeys(["more than", "over", "above", "at least", "upwards of", "in excess of",
                      "exceeding", "the over"], "more"),
     **dict.fromkeys(["fewer than", "less than", "under", "below", "at most", "up to",
