@@ -101,7 +101,12 @@ def test_the_prompt_numbers_sentences_with_title_and_date(pipe: Pipeline,
     assert user["content"].rstrip().endswith(f"Question: {QUESTION}")
     # Sentences, not chunks, clipped: short enough for a small model to read in about a second.
     assert all(len(text.split()) <= PROMPT_SOURCE_WORDS for _, text in lines)
-    assert "2024" in user["content"]  # the dated article carries its date
+    # Each quoted article is named by its title, and carries its date when it has one.
+    quoted = [a for a in pipe.list_articles() if a.title[:30] in user["content"]]
+    assert quoted
+    for a in quoted:
+        if a.date:
+            assert a.date[:4] in user["content"], a.title
 
 
 def test_the_system_prompt_comes_first_and_never_changes(pipe: Pipeline,
