@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rag import cite
+from rag.cite import citation_for, reporter
 from rag.conflicts import disagreement, is_pending
 from rag.dates import display_article_date
-from rag.deeplink import text_fragment_url
 from rag.embed import Vectors
 from rag.followup import Query, split_question
 from rag.qtypes import (
@@ -281,7 +281,7 @@ class ExtractiveAnswerer:
                     when = display_article_date(c.passage.date, c.passage.date_inferred)
                     lead = ("Earlier," if is_pending(c.text) and not is_pending(chosen[0].text)
                             else "Reports differ:")
-                    parts.append(f"{lead} {_reporter(c.passage)} ({when}) reported: {c.text} [{n}]")
+                    parts.append(f"{lead} {reporter(c.passage)} ({when}) reported: {c.text} [{n}]")
                 else:
                     parts.append(f"{c.text} [{n}]")
             if not parts:
@@ -291,7 +291,7 @@ class ExtractiveAnswerer:
                 # Say whose report it is and whether its date is an estimate: a journalist
                 # must be able to check "as of" against the source.
                 when = display_article_date(as_of.date, as_of.date_inferred)
-                text = f"As of {when} ({_reporter(as_of)}): {text}"
+                text = f"As of {when} ({reporter(as_of)}): {text}"
             texts.append(text)
         return " ".join(texts), citations
 
@@ -398,26 +398,3 @@ class ExtractiveAnswerer:
     def _overlap(a: Candidate, b: Candidate) -> float:
         ta, tb = set(terms(a.text)), set(terms(b.text))
         return len(ta & tb) / max(1, min(len(ta), len(tb)))
-
-
-def citation_for(c: Candidate, n: int) -> Citation:
-    """Citation number `n` of a chosen sentence, with what a newsroom checks it by: the copies
-    that carried it, whether its date is estimated, and a link to the passage."""
-    return Citation(
-        n=n, article_id=c.article_id, title=c.passage.title, date=c.passage.date,
-        source=c.passage.source, chunk_id=c.passage.chunk.id, quote=c.text, start=c.start,
-        end=c.end, score=c.score, also_reported_by=c.passage.also,
-        date_inferred=c.passage.date_inferred, url=text_fragment_url(c.passage.url, c.text))
-
-
-_FILE_NAME = re.compile(r"^[^\s/]+\.[A-Za-z0-9]{2,5}$")
-
-
-def _reporter(passage: Passage) -> str:
-    """Who reported it, for the reader: the publisher, or the article's title in quotes when
-    only a file name is known ("000_e847….txt" tells a journalist nothing)."""
-    if passage.source and not _FILE_NAME.match(passage.source):
-        return passage.source
-    title = passage.title.split()
-    short = " ".join(title[:8]).rstrip("…,:;") + ("…" if len(title) > 8 else "")
-    return f"“{short}”" if short else passage.source

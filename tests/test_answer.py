@@ -122,14 +122,3 @@ def test_split_question_finds_each_question_joined_by_and() -> None:
     for q in ["Which countries did Washington worry about, and why?",
               "What did the US and Niger agree?", "When must US troops leave Niger?"]:
         assert split_question(q) == [q]
-
-
-def test_as_of_names_the_publisher_or_else_the_title_never_a_file_name() -> None:
-    from rag.answer import _reporter
-    from rag.types import Chunk, Passage
-
-    chunk = Chunk("a:0", "a", 0, "Text.", 0, 5)
-    title = "Niger: US to withdraw ‘illegal’ troops by mid-September amid Sahel region’s pivot"
-    assert _reporter(Passage(chunk, title, None, "Al Jazeera", 1.0)) == "Al Jazeera"
-    named = _reporter(Passage(chunk, title, None, "002_6be8afa9a8b09b71.txt", 1.0))
-    assert named == "“Niger: US to withdraw ‘illegal’ troops by mid-September…”"
