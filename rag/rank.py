@@ -94,7 +94,6 @@ class CrossEncoderRanker:
             return []
         with self._lock:
             encoded = self._tokenizer.encode_batch([(question, s) for s in sentences])
-        out: list[float] = []
         # Shortest first, so a batch pads to like lengths; results go back in input order.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
         scores = [0.0] * len(encoded)
@@ -113,8 +112,7 @@ class CrossEncoderRanker:
                                                     "token_type_ids": types})[0]
             for row, i in enumerate(idx):
                 scores[i] = float(logits[row][0])
-        out.extend(scores)
-        return out
+        return scores
 
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
         return [_sigmoid(x) for x in self.logits(question, sentences)]
