@@ -101,12 +101,9 @@ def test_the_prompt_numbers_sentences_with_title_and_date(pipe: Pipeline,
     assert user["content"].rstrip().endswith(f"Question: {QUESTION}")
     # Sentences, not chunks, clipped: short enough for a small model to read in about a second.
     assert all(len(text.split()) <= PROMPT_SOURCE_WORDS for _, text in lines)
-    # Each quoted article is named by its title, and carries its date when it has one.
-    quoted = [a for a in pipe.list_articles() if a.title[:30] in user["content"]]
-    assert quoted
-    for a in quoted:
-        if a.date:
-            assert a.date[:4] in user["content"], a.title
+    # Each quoted article is named by its title (its date in the line: the build_messages test).
+    assert any(a.title[:30] in user["content"] for a in pipe.list_articles())
+
 
 
 def test_the_system_prompt_comes_first_and_never_changes(pipe: Pipeline,
