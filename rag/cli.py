@@ -1,7 +1,8 @@
 """`newsrag` command line. Heavy modules load inside the commands, so `--help` starts fast.
 
 Exit codes: 0 ok; 2 bad input or unknown id; 3 index built with other settings (reindex);
-4 index locked by another writer; 5 backend failure; 1 anything unexpected.
+4 index locked by another writer; 5 backend failure; 141 the reader of the output went away
+(`newsrag list | head`, quietly, as for any command ended by SIGPIPE); 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -104,6 +105,28 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not as noise at exit
+        return code
+    except BrokenPipeError:
+        # `newsrag list | head`: the reader has what it wanted. Stop quietly with the exit
+        # status of a command ended by SIGPIPE (128 + 13), as cat and grep do; output still
+        # buffered goes to /dev/null so Python's flush at exit cannot fail again.
+        _discard_stdout()
+        return 141
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (captured in tests): nothing to do
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -191,16 +214,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _doctor(pipe, args.json)
     try:
         if cmd == "ingest":
-            report = pipe.ingest(args.paths, progress=_progress_bar("ingest", args.json),
-                                 skip_errors=args.skip_errors)
-            if args.json:
-                print(json.dumps(report.to_dict(), ensure_ascii=False))
-            else:
-                print(f"added {len(report.added)}, replaced {len(report.replaced)}, "
-                      f"unchanged {len(report.unchanged)}; {report.chunks_added} chunks written.")
-                for path, msg in report.errors:
-                    print(f"skipped {path}: {msg}", file=sys.stderr)
-            return 2 if report.errors else 0
+            return _ingest(pipe, args)
         if cmd == "reindex":
             report = pipe.reindex(progress=_progress_bar("reindex"))
             print(f"reindexed {len(report.unchanged)} articles into {report.chunks_added} chunks.")
@@ -243,6 +257,76 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         pipe.close()
     raise InputError(f"Unknown command {cmd!r}.")
+
+
+def _ingest(pipe: Pipeline, args: argparse.Namespace) -> int:
+    """Exit 0 when the good inputs are in the index (with --skip-errors, even if bad ones were
+    skipped); 2 when nothing could be read. A folder with no file newsrag can read is bad
+    input, as a named bad file is: "added 0" would hide that its files were passed over."""
+    from dataclasses import replace
+
+    from rag.ingest import SUPPORTED_SUFFIXES
+
+    paths, folder_errors = [], []
+    for raw in args.paths:
+        readable, passed_over = _scan_folder(raw)
+        if passed_over:
+            counts = ", ".join(f"{n} {suffix}" for suffix, n in sorted(passed_over.items()))
+            total = sum(passed_over.values())
+            noun = "file" if total == 1 else "files"
+            if readable:
+                print(f"newsrag: passed over {total} {noun} of a type newsrag does not read in "
+                      f"{raw} ({counts}).", file=sys.stderr)
+            else:
+                folder_errors.append((str(raw), (
+                    f"{raw} holds no file newsrag can read: {total} {noun} of other types "
+                    f"({counts}) were passed over. Supported: {', '.join(SUPPORTED_SUFFIXES)}."
+                )))
+                continue
+        paths.append(raw)
+    if folder_errors and (not args.skip_errors or not paths):
+        detail = "; ".join(msg for _, msg in folder_errors)
+        raise InputError(f"Nothing was ingested. {detail}",
+                         hint="Convert them to text, .html or .md first, or leave them out.")
+    report = pipe.ingest(paths, progress=_progress_bar("ingest", args.json),
+                         skip_errors=args.skip_errors)
+    report = replace(report, errors=tuple(folder_errors) + report.errors)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        skipped = ""
+        if report.errors:
+            n = len(report.errors)
+            skipped = f"; skipped {n} {'file' if n == 1 else 'files'} that could not be read"
+        print(f"added {len(report.added)}, replaced {len(report.replaced)}, "
+              f"unchanged {len(report.unchanged)}; {report.chunks_added} chunks written"
+              f"{skipped}.")
+    for path, msg in report.errors:
+        print(f"skipped {path}: {msg}", file=sys.stderr)
+    stored = report.added or report.replaced or report.unchanged
+    return 0 if stored or not report.errors else 2
+
+
+def _scan_folder(raw: str) -> tuple[int, dict[str, int]]:
+    """(files newsrag reads, {suffix: count of other files}) in a folder; (0, {}) otherwise.
+    Hidden files and folders are left out, as `rag.ingest.discover` leaves them out."""
+    from rag.ingest import SUPPORTED_SUFFIXES
+
+    path = Path(raw)
+    if not path.is_dir():
+        return 0, {}
+    readable = 0
+    other: dict[str, int] = {}
+    for p in path.rglob("*"):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(path).parts):
+            continue
+        suffix = p.suffix.lower()
+        if suffix in SUPPORTED_SUFFIXES:
+            readable += 1
+        else:
+            key = suffix or "(no suffix)"
+            other[key] = other.get(key, 0) + 1
+    return readable, other
 
 
 def _doctor(pipe: Pipeline, as_json: bool) -> int:

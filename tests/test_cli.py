@@ -133,3 +133,79 @@ def test_ask_since_keeps_only_newer_articles(run: Any) -> None:
     assert all(c["date"] >= "2024-05-01" for c in json.loads(out)["citations"])
     code, _, err = run("ask", "When?", "--since", "someday")
     assert code == 2 and "since" in err
+
+
+# --- issue 16: --skip-errors, folders of unsupported files, a closed pipe -----------------------
+
+
+def _folder(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_skip_errors_exits_0_and_says_what_it_skipped_when_good_files_were_added(
+        run: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, {
+        "a.txt": b"The harbour reopened after the storm, officials said on Monday.",
+        "b.txt": b"The mayor opened the new bridge over the river on Tuesday.",
+        "empty.txt": b"", "latin.txt": "caf\xe9 au lait".encode("latin-1")})
+    code, out, err = run("ingest", str(folder), "--skip-errors")
+    assert code == 0, err
+    assert "added 2" in out and "skipped 2 files" in out
+    assert "skipped" in err and "empty.txt" in err and "latin.txt" in err
+    code, out, _ = run("ingest", str(folder), "--skip-errors", "--json")
+    report = json.loads(out)
+    assert code == 0 and len(report["unchanged"]) == 2 and len(report["errors"]) == 2
+
+
+def test_skip_errors_still_exits_2_when_every_file_was_bad(run: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, {"empty.txt": b"", "bin.txt": b"\x00\xff\x00"})
+    code, out, _ = run("ingest", str(folder), "--skip-errors")
+    assert code == 2 and "added 0" in out and "skipped 2 files" in out
+
+
+@pytest.mark.parametrize("flags", [(), ("--skip-errors",), ("--json",)])
+def test_a_folder_of_only_unsupported_files_says_so_and_exits_2(
+        run: Any, tmp_path: Path, flags: tuple[str, ...]) -> None:
+    folder = _folder(tmp_path, {"a.pdf": b"%PDF-1.4", "b.pdf": b"%PDF-1.4", "c.docx": b"PK\x03"})
+    code, out, err = run("ingest", str(folder), *flags)
+    assert code == 2, out
+    assert "added 0" not in out
+    assert "no file newsrag can read" in err and "3 files" in err
+    assert ".pdf" in err and ".docx" in err and "Supported:" in err
+    assert not (tmp_path / "index" / "manifest.json").exists()
+
+
+def test_unsupported_files_passed_over_in_a_folder_are_named(run: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, {"a.txt": b"The harbour reopened after the storm, officials said.",
+                                "scan.pdf": b"%PDF-1.4"})
+    code, out, err = run("ingest", str(folder))
+    assert code == 0 and "added 1" in out
+    assert "passed over 1 file" in err and ".pdf" in err
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_cli_quietly(tmp_path: Path) -> None:
+    """`newsrag status | head -1`: the reader is gone before newsrag writes."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = ("import sys; from rag import cli; from rag.pipeline import Pipeline; "
+              "from tests.conftest import FakeEmbedder; "
+              "cli._pipeline = lambda s: Pipeline(s, embedder=FakeEmbedder()); "
+              "sys.exit(cli.main(sys.argv[1:]))")
+    env = {**os.environ, "NEWSRAG_INDEX_DIR": str(tmp_path / "index")}
+    for argv in (["status"], ["list"]):
+        proc = subprocess.Popen([sys.executable, "-c", script, *argv], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        proc.stdout.close()  # before the child has even started Python
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 141, err.decode()
+        assert b"Traceback" not in err and b"BrokenPipe" not in err
+        assert b"Exception ignored" not in err
