@@ -125,6 +125,14 @@ class Settings(BaseModel):
         20_000_000, ge=1000, description="Larger input files are rejected."
     )
 
+    # --- serving (issue 16: read by rag/http_guard.py and ui/server.py) ----------------------
+    allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://cms.example.org) whose pages may call "
+        "/api and /v1 from a browser (CORS) and embed the chat page /embed in an iframe "
+        "(CSP frame-ancestors); '*' allows any. Empty: only this server's own pages.",
+    )
+
     # --- LLM backends ------------------------------------------------------------------------
     llm_model_path: Path = Field(
         REPO_ROOT / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
