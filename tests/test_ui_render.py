@@ -90,8 +90,8 @@ def test_articles_table_and_choices_escape_titles() -> None:
 def test_known_markers_become_links_to_their_source_card() -> None:
     out = render.answer_markdown("A [1] and B [2] and C [7].", cited=[1, 2])
     assert out.count('class="nr-cite"') == 2
-    assert 'href="#nr-src-1"' in out
-    assert 'href="#nr-src-2"' in out
+    assert 'href="#nr-a1-src-1"' in out
+    assert 'href="#nr-a1-src-2"' in out
     assert "\\[7\\]" in out  # a marker with no citation stays text
 
 
@@ -101,7 +101,7 @@ def test_each_citation_gets_a_card_with_the_anchor_its_marker_points_to() -> Non
     for n in (1, 2):
         assert f'id="{render.source_anchor(n)}"' in out
     assert out.count("<details") == 2
-    assert "2024-05-20" in out
+    assert "20 May 2024" in out
 
 
 def test_highlight_wraps_exactly_the_cited_span() -> None:
@@ -223,7 +223,8 @@ def test_a_source_card_shows_other_reporters_an_inferred_date_and_a_deep_link() 
     answer = Answer("q", "Text [1]", False, (cite,))
     page = render.sources_html(answer, {ARTICLE.id: ARTICLE})
     assert "Also reported by b.com (20 May 2024)" in page
-    assert "about 2024-05-19" in page and 'href="https://a.com/x#:~:text=abc"' in page
+    assert "about 19 May 2024" in page and 'href="https://a.com/x#:~:text=abc"' in page
+    assert "2024-05-19" not in page  # one date format: the one the answers use
     assert "also reported by b.com" in render.copy_text(answer)
 
 
@@ -262,3 +263,61 @@ def test_the_short_answer_comes_first_escaped_and_linked_to_its_citation() -> No
     assert 'data-n="1"' in out.split("\n\n")[0]
     evil = replace(short, text=EVIL)
     assert "<script>" not in render.chat_message(replace(_answer(), short_answer=evil))
+
+
+# --- issue 16: each answer's own sources, the outlet, one date format, clean copy ------------
+
+
+def test_each_answers_markers_open_that_answers_own_cards() -> None:
+    first, second = _answer("First [1]."), _answer("Second [1].")
+    bubbles = [render.chat_message(first, k=1), render.chat_message(second, k=2)]
+    panel = render.sources_panel([render.sources_html(first, {"a1": ARTICLE}, k=1),
+                                  render.sources_html(second, {"a1": ARTICLE}, k=2)])
+    hrefs = [re.findall(r'class="nr-cite" href="#([^"]+)"', b) for b in bubbles]
+    assert hrefs[0] != hrefs[1]  # the same [1] of two answers: two different cards
+    for (target,) in hrefs:
+        assert panel.count(f'id="{target}"') == 1
+    assert panel.index(f'id="{hrefs[1][0]}"') < panel.index(f'id="{hrefs[0][0]}"')  # newest first
+
+
+@pytest.mark.parametrize(("source", "url", "outlet"), [
+    ("002_6be8afa9a8b09b71.txt", None, None),  # a file name is not an outlet
+    ("upload.JSONL", None, None),
+    ("www.aljazeera.com", "https://www.aljazeera.com/news/x", "aljazeera.com"),
+    ("002_6be8afa9a8b09b71.txt", "https://www.apnews.com/a#:~:text=x", "apnews.com"),
+    ("Al Jazeera", "https://www.aljazeera.com/news/x", "Al Jazeera"),  # a named outlet wins
+    ("AP <b>wire</b>", None, "AP <b>wire</b>"),
+])
+def test_the_outlet_comes_from_the_source_or_the_url_never_a_file_name(
+        source: str, url: str | None, outlet: str | None) -> None:
+    assert render.outlet(source, url) == outlet
+
+
+def test_a_card_and_its_marker_show_the_outlet_and_the_date_as_answers_write_it() -> None:
+    cite = replace_citation(source="002_6be8afa9a8b09b71.txt", url="https://www.apnews.com/x")
+    answer = Answer("q", "Text [1].", False, (cite,))
+    card = render.sources_html(answer, {ARTICLE.id: ARTICLE})
+    assert "apnews.com" in card and "20 May 2024" in card
+    assert ".txt" not in card and "2024-05-20" not in card
+    bubble = render.chat_message(answer)
+    assert 'title="apnews.com · 20 May 2024"' in bubble  # inline with the citation
+    table = render.articles_table([ArticleSummary("a1", "T", "2024-05-20", "x.txt", 3)])
+    assert "20 May 2024" in table and "x.txt" not in table
+
+
+def test_the_bubbles_copy_is_the_clean_text_with_sources() -> None:
+    cite = replace_citation(source="002_6be8afa9a8b09b71.txt", url="https://www.apnews.com/x")
+    answer = Answer("q", "They must leave by September 15 [1].", False, (cite,))
+    bubble = render.chat_message(answer)
+    (raw,) = re.findall(r'data-copy="([^"]*)"', bubble)
+    text = html.unescape(raw)
+    assert text == render.copy_text(answer)
+    assert text.startswith("They must leave by September 15 [1].")
+    assert "Sources:" in text and "apnews.com" in text and ".txt" not in text
+    assert "\\" not in text and "<a " not in text
+
+
+def replace_citation(**changes: Any) -> Citation:
+    from dataclasses import replace
+
+    return replace(_citation(), **changes)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
+from rag.dates import display_article_date, display_date
 from rag.present import answer_as_text
 from rag.types import Answer, Article, ArticleSummary, Citation, IngestReport, Passage
 
@@ -36,27 +38,33 @@ def md_escape(text: str) -> str:
     return esc(_MD_SPECIAL.sub(r"\\\1", text))
 
 
-def source_anchor(n: int) -> str:
-    return f"nr-src-{n}"
+def source_anchor(n: int, k: int = 1) -> str:
+    """The id of citation `n`'s card of the `k`-th answer: every answer keeps its own cards, so
+    a `[1]` of an older answer opens that answer's source, not the latest one's."""
+    return f"nr-a{k}-src-{n}"
 
 
-def cite_link(n: int) -> str:
-    """The clickable `[n]`: an in-page anchor to the source card (the page script opens it)."""
-    return f'<a class="nr-cite" href="#{source_anchor(n)}" data-n="{n}">[{n}]</a>'
+def cite_link(n: int, k: int = 1, tip: str = "") -> str:
+    """The clickable `[n]`: an in-page anchor to the source card (the page script opens it);
+    `tip` (outlet and date) shows on hover."""
+    title = f' title="{esc(tip)}"' if tip else ""
+    return (f'<a class="nr-cite" href="#{source_anchor(n, k)}" data-n="{n}" data-k="{k}"'
+            f"{title}>[{n}]</a>")
 
 
-def answer_markdown(text: str, cited: Iterable[int]) -> str:
-    """Answer text for the chat bubble: escaped, with each known `[n]` turned into a link.
+def answer_markdown(text: str, cited: Iterable[int] | Mapping[int, str], k: int = 1) -> str:
+    """Answer text for the chat bubble: escaped, with each known `[n]` turned into a link
+    (`cited` maps n to the link's hover text, or lists the known n).
 
     Markers without a citation (should not happen; the pipeline guarantees them) stay text.
     """
-    known = set(cited)
+    tips = dict(cited) if isinstance(cited, Mapping) else dict.fromkeys(cited, "")
     out: list[str] = []
     pos = 0
     for m in MARKER.finditer(text):
         out.append(md_escape(text[pos : m.start()]))
         n = int(m.group(1))
-        out.append(cite_link(n) if n in known else md_escape(m.group(0)))
+        out.append(cite_link(n, k, tips[n]) if n in tips else md_escape(m.group(0)))
         pos = m.end()
     out.append(md_escape(text[pos:]))
     return "".join(out)
@@ -67,17 +75,29 @@ def partial_markdown(text: str) -> str:
     return md_escape(text)
 
 
-def chat_message(answer: Answer) -> str:
-    """The final assistant bubble. An abstention says so first, in plain words; so does a
-    failed LLM backend (this is then the extractive answer), and the model's sentences that
-    the verifier removed are listed under the answer, never silently dropped."""
-    body = answer_markdown(answer.text, (c.n for c in answer.citations))
+def citation_line(c: Citation) -> str:
+    """Outlet and date of a citation, as shown beside it: 'apnews.com · 20 May 2024'."""
+    when = display_article_date(c.date, c.date_inferred)
+    return " · ".join(x for x in (outlet(c.source, c.url), when) if x)
+
+
+def chat_message(answer: Answer, k: int = 1, inline_sources: str = "") -> str:
+    """The final assistant bubble of the `k`-th answer. An abstention says so first, in plain
+    words; so does a failed LLM backend (this is then the extractive answer), and the model's
+    sentences that the verifier removed are listed under the answer, never silently dropped.
+    `inline_sources` (the embed page) goes under the answer, inside the bubble. The bubble
+    carries its clean text (`copy_text`) for the copy button, which would otherwise copy the
+    escaped markup."""
+    tips = {c.n: citation_line(c) for c in answer.citations}
+    body = answer_markdown(answer.text, tips, k)
     if answer.short_answer and not answer.abstained:
         # The few words that answer first; the quote that says them, cited, below.
         short = answer.short_answer
-        body = f"**{md_escape(short.text)}** {cite_link(short.citation)}\n\n> {body}"
+        body = (f"**{md_escape(short.text)}** "
+                f"{cite_link(short.citation, k, tips.get(short.citation, ''))}\n\n> {body}")
     if answer.abstained:
-        body = f"**{ABSTAIN_BANNER}** {body}\n\n*The nearest passages are listed beside the chat.*"
+        where = "below" if inline_sources else "beside the chat"
+        body = f"**{ABSTAIN_BANNER}** {body}\n\n*The nearest passages are listed {where}.*"
     if answer.backend_error:
         body = (f"**The LLM backend failed; this is the extractive answer.** "
                 f"*{md_escape(answer.backend_error)}*\n\n{body}")
@@ -87,7 +107,17 @@ def chat_message(answer: Answer) -> str:
         body += (f"\n\n**{n} sentence{'s' if n > 1 else ''} the model wrote "
                  f"{'were' if n > 1 else 'was'} removed: the cited passages do not support "
                  f"{'them' if n > 1 else 'it'}.**\n{items}")
-    return body
+    if inline_sources:
+        body += f"\n\n{inline_sources}"
+    copy = _inert(copy_text(answer))
+    return f'{body}\n\n<span class="nr-copy-src" hidden data-copy="{copy}"></span>'
+
+
+def _inert(text: str) -> str:
+    """`text` for an attribute inside Markdown: every character that Markdown or HTML could
+    read (and every newline) as a numeric entity, so the bubble's renderer leaves it alone and
+    the browser decodes exactly `text`."""
+    return "".join(ch if ch.isalnum() or ch in " .,:;" else f"&#{ord(ch)};" for ch in text)
 
 
 # --- sources panel ---------------------------------------------------------------------------
@@ -111,23 +141,36 @@ class SourceItem:
     date_inferred: bool = False
 
     @classmethod
-    def from_citation(cls, c: Citation) -> SourceItem:
-        return cls(f"[{c.n}]", source_anchor(c.n), c.article_id, c.title, c.date, c.source,
+    def from_citation(cls, c: Citation, k: int = 1) -> SourceItem:
+        return cls(f"[{c.n}]", source_anchor(c.n, k), c.article_id, c.title, c.date, c.source,
                    c.quote, c.start, c.end, c.also_reported_by, c.url, c.date_inferred)
 
     @classmethod
-    def from_passage(cls, i: int, p: Passage) -> SourceItem:
+    def from_passage(cls, i: int, p: Passage, k: int = 1) -> SourceItem:
         ch = p.chunk
-        return cls(f"~{i}", f"nr-near-{i}", ch.article_id, p.title, p.date, p.source,
+        return cls(f"~{i}", f"nr-a{k}-near-{i}", ch.article_id, p.title, p.date, p.source,
                    ch.text, ch.start, ch.end)
 
 
-def source_items(answer: Answer) -> list[SourceItem]:
+def source_items(answer: Answer, k: int = 1) -> list[SourceItem]:
     if answer.citations:
-        return [SourceItem.from_citation(c) for c in answer.citations]
+        return [SourceItem.from_citation(c, k) for c in answer.citations]
     if answer.abstained:
-        return [SourceItem.from_passage(i, p) for i, p in enumerate(answer.passages, 1)]
+        return [SourceItem.from_passage(i, p, k) for i, p in enumerate(answer.passages, 1)]
     return []
+
+
+# A source that only names the file it was read from: the outlet is not known.
+_FILE_NAME = re.compile(r"^[^/\\\s]+\.(txt|md|markdown|html?|json|jsonl|xml|rss|atom)$", re.I)
+
+
+def outlet(source: str | None, url: str | None = None) -> str | None:
+    """The outlet to show for an article: its named source, else the site of its URL; a bare
+    file name (`002_6be8afa9a8b09b71.txt`) names no outlet."""
+    named = (source or "").strip()
+    named = "" if _FILE_NAME.match(named) else named.removeprefix("www.")
+    host = urlsplit(url).hostname if url else None
+    return named or (host.removeprefix("www.") if host else None)
 
 
 def highlighted_article(text: str, start: int, end: int) -> str:
@@ -143,8 +186,8 @@ def highlighted_article(text: str, start: int, end: int) -> str:
 
 
 def source_card(item: SourceItem, article: Article | None) -> str:
-    when = f"about {item.date}" if item.date and item.date_inferred else item.date
-    meta = " · ".join(esc(x) for x in (when or "undated", item.source) if x)
+    when = display_article_date(item.date, item.date_inferred)
+    meta = " · ".join(esc(x) for x in (outlet(item.source, item.url), when) if x)
     if item.url and item.url.startswith(("http://", "https://")):
         meta += f' · <a href="{esc(item.url)}" target="_blank" rel="noopener">open</a>'
     also = (f'<p class="nr-also">Also reported by {esc(", ".join(item.also))}</p>'
@@ -166,30 +209,57 @@ def source_card(item: SourceItem, article: Article | None) -> str:
     )
 
 
-def sources_html(answer: Answer | None, articles: Mapping[str, Article | None]) -> str:
-    """The sources panel. `articles` maps article ids to the stored article (None if gone)."""
+EMPTY_PANEL = (
+    '<div class="nr-sources nr-empty">Sources appear here. Click a [n] marker or a '
+    "source to read the article with the cited passage highlighted.</div>"
+)
+
+
+def sources_html(answer: Answer | None, articles: Mapping[str, Article | None], k: int = 1,
+                 question: str = "") -> str:
+    """The sources of the `k`-th answer. `articles` maps article ids to the stored article
+    (None if gone); `question` names the answer when the panel lists several."""
     if answer is None:
-        return (
-            '<div class="nr-sources nr-empty">Sources appear here. Click a [n] marker or a '
-            "source to read the article with the cited passage highlighted.</div>"
-        )
-    items = source_items(answer)
+        return EMPTY_PANEL
+    items = source_items(answer, k)
+    asked = f" · {esc(question)}" if question else ""
     if answer.abstained:
         head = (
-            f'<p class="nr-abstain"><strong>{esc(ABSTAIN_BANNER)}</strong> '
+            f'<p class="nr-abstain"><strong>{esc(ABSTAIN_BANNER)}</strong>{asked} '
             "Nearest passages (they do not answer the question):</p>"
         )
     else:
-        head = f'<p class="nr-sources-head">Sources ({len(items)})</p>'
+        head = f'<p class="nr-sources-head">Answer {k}{asked}: sources ({len(items)})</p>'
     cards = "".join(
         f"<li>{source_card(it, articles.get(it.article_id))}</li>" for it in items
     )
-    return f'<div class="nr-sources">{head}<ol class="nr-source-list">{cards}</ol></div>'
+    return (f'<div class="nr-sources" id="nr-a{k}-sources" data-k="{k}">{head}'
+            f'<ol class="nr-source-list">{cards}</ol></div>')
+
+
+def sources_panel(sections: Sequence[str]) -> str:
+    """The panel beside the chat: every answer's sources (from `sources_html`), newest first,
+    so each answer's `[n]` finds its own cards."""
+    if not sections:
+        return EMPTY_PANEL
+    return '<div class="nr-panel">' + "".join(reversed(sections)) + "</div>"
+
+
+def inline_sources(answer: Answer, articles: Mapping[str, Article | None], k: int = 1) -> str:
+    """The sources inside the answer's bubble (the compact embed page has no side panel)."""
+    items = source_items(answer, k)
+    if not items:
+        return ""
+    cards = "".join(source_card(it, articles.get(it.article_id)) for it in items)
+    return f'<div class="nr-sources nr-inline" data-k="{k}">{cards}</div>'
 
 
 def copy_text(answer: Answer) -> str:
-    """Plain text for the clipboard: the same as `newsrag ask` prints, nearest passages whole."""
-    return answer_as_text(answer, nearest=len(answer.passages), snippet_chars=10_000)
+    """Plain text for the clipboard: the same as `newsrag ask` prints, nearest passages whole,
+    each source named by its outlet (never the file it was read from)."""
+    named = replace(answer, citations=tuple(
+        replace(c, source=outlet(c.source, c.url) or "") for c in answer.citations))
+    return answer_as_text(named, nearest=len(answer.passages), snippet_chars=10_000)
 
 
 # --- articles tab ----------------------------------------------------------------------------
@@ -207,7 +277,8 @@ def articles_table(rows: Sequence[ArticleSummary], total: int | None = None) -> 
                 "lists them all.</p>")
     body = "".join(
         "<tr>"
-        f"<td>{esc(r.title)}</td><td>{esc(r.date or '')}</td><td>{esc(r.source)}</td>"
+        f"<td>{esc(r.title)}</td><td>{esc(display_date(r.date))}</td>"
+        f"<td>{esc(outlet(r.source, r.url) or '')}</td>"
         f'<td class="nr-num">{r.chunks}</td><td><code>{esc(r.id)}</code></td>'
         "</tr>"
         for r in rows
@@ -220,7 +291,7 @@ def articles_table(rows: Sequence[ArticleSummary], total: int | None = None) -> 
 
 def article_choice(r: ArticleSummary) -> tuple[str, str]:
     """(label, value) for the delete dropdown; the dropdown renders labels as text."""
-    return (f"{r.title} ({r.date or 'undated'}) · {r.id}", r.id)
+    return (f"{r.title} ({display_date(r.date)}) · {r.id}", r.id)
 
 
 def ingest_summary(reports: Sequence[IngestReport], problems: Sequence[str] = ()) -> str:
