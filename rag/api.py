@@ -6,6 +6,11 @@ here, at the edge: a `NewsragError` becomes its `http_status` with `to_dict()` a
 request a 400/422 JSON body; anything unexpected becomes a JSON 500 without a stack trace in
 `rag.http_guard`, which logs it once.
 
+Replies are declared as pydantic models (`*Out` below), so `/openapi.json` and `/docs` show
+their shapes; the routes still build the JSON contract with `to_dict()` and the model checks it
+on the way out. Optional keys stay absent unless set (`response_model_exclude_unset`), and keys
+a model does not name yet pass through (`extra="allow"`) rather than vanish.
+
 All endpoints are plain `def`s: the pipeline is synchronous and CPU-bound, and FastAPI runs sync
 endpoints in its thread pool, which is what lets several askers be served at once (the pipeline
 is thread-safe).
@@ -16,25 +21,27 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, File, Query, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Query, Request, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag.dates import display_article_date
 from rag.errors import InputError, NewsragError, TooLargeError
 from rag.http_guard import API_KEY_ENV, MAX_JSON_BYTES, RequestGuard, error_body, upload_limit
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.text import require_unicode
-from rag.types import Answer, Turn
+from rag.types import Answer, Citation, Turn
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +94,23 @@ class ChatMessageIn(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
 class ChatCompletionRequest(_Body):
     model_config = ConfigDict(extra="allow")  # temperature, max_tokens...: irrelevant here
     model: str = MODEL_ID
     messages: list[ChatMessageIn] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = Field(
+        None, description="`include_usage`: a last chunk with `usage` and no choices.")
+    n: int | None = Field(None, description="Only 1: newsrag gives one answer per question.")
     top_k: int | None = Field(None, ge=1, le=50)
+    sources_in_content: bool = Field(
+        True, description="End the message content with a 'Sources:' list of the citations, "
+        "for clients that keep only the content (the `citations` field has them as data).")
 
 
 def messages_to_question(messages: list[ChatMessageIn]) -> tuple[str, list[Turn]]:
@@ -100,13 +118,227 @@ def messages_to_question(messages: list[ChatMessageIn]) -> tuple[str, list[Turn]
 
     System messages are ignored: newsrag's behaviour is fixed (cite or abstain).
     """
-    turns = [Turn(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
+    # An earlier answer sent back with its "Sources:" list: the list is not part of what was
+    # said, and its quotes would pull a follow-up towards every cited article.
+    turns = [Turn(m.role, m.text().split(SOURCES_HEADING, 1)[0] if m.role == "assistant"
+                  else m.text()) for m in messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise InputError(
             "The last message must come from the user.",
             hint='End `messages` with {"role": "user", "content": "<question>"}.',
         )
     return turns[-1].content, turns[:-1]
+
+
+# --- response bodies -------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    # A key newsrag adds before a model names it passes through instead of vanishing.
+    model_config = ConfigDict(extra="allow")
+
+
+class CitationOut(_Out):
+    n: int = Field(description="The `[n]` marker in the answer text.")
+    article_id: str
+    title: str
+    date: str | None = Field(description="Publication day, YYYY-MM-DD; null when undated.")
+    source: str = Field(description="The outlet, or the file name when none is known.")
+    chunk_id: str
+    quote: str = Field(description="Exactly `article.text[start:end]`.")
+    start: int = Field(description="Character offset of the quote in the article text.")
+    end: int
+    score: float
+    also_reported_by: list[str] | None = Field(
+        None, description="Only when set: other sources of the same passage.")
+    url: str | None = Field(
+        None, description="Only when set: the web article's URL with a `#:~:text=` fragment.")
+    date_inferred: bool | None = Field(
+        None, description="Only when set (true): the date was estimated from the text.")
+
+
+class ShortAnswerOut(_Out):
+    text: str = Field(description="The few words that answer: `article.text[start:end]`.")
+    article_id: str
+    start: int
+    end: int
+    citation: int = Field(description="The `n` of the citation whose quote holds it.")
+
+
+class PassageOut(_Out):
+    article_id: str
+    chunk_id: str
+    title: str
+    date: str | None
+    source: str
+    text: str = Field(description="The chunk: `article.text[start:end]`.")
+    start: int
+    end: int
+    score: float
+
+
+class AnswerOut(_Out):
+    """The `Answer` JSON contract, the same as `newsrag ask --json`."""
+
+    question: str
+    short_answer: ShortAnswerOut | None
+    answer: str = Field(description="The answer with `[n]` citation markers.")
+    abstained: bool
+    confidence: float
+    citations: list[CitationOut]
+    timings_ms: dict[str, float]
+    as_of: str | None = Field(None, description="When known: the day 'now' meant.")
+    standalone_question: str | None = Field(
+        None, description="Only for a follow-up: the question as understood.")
+    nearest_passages: list[PassageOut] | None = Field(
+        None, description="Only when it abstained: the passages that came closest.")
+    backend: str | None = Field(None, description="Only with an LLM backend: which one.")
+    removed: list[str] | None = Field(
+        None, description="Only when set: sentences the verifier removed as unsupported.")
+    backend_error: str | None = Field(
+        None, description="Only when set: why the LLM backend failed (this is the extractive "
+        "answer).")
+
+
+class ArticleSummaryOut(_Out):
+    id: str
+    title: str
+    date: str | None
+    source: str
+    chunks: int
+    url: str | None
+
+
+class ArticlePageOut(_Out):
+    count: int = Field(description="Articles in this page.")
+    total: int = Field(description="Articles in the index.")
+    offset: int
+    articles: list[ArticleSummaryOut]
+
+
+class ArticleOut(_Out):
+    id: str
+    title: str
+    date: str | None
+    date_inferred: bool
+    source: str
+    url: str | None
+    author: str | None
+    origin: str
+    text: str = Field(description="The cleaned text every offset points into.")
+
+
+class IngestErrorOut(_Out):
+    path: str
+    error: str
+
+
+class IngestReportOut(_Out):
+    added: list[str]
+    replaced: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    chunks_added: int
+    errors: list[IngestErrorOut]
+
+
+class DeletedOut(_Out):
+    deleted: str
+
+
+class HealthOut(_Out):
+    status: Literal["ok"]
+    version: str | None = None
+    articles: int | None = None
+    chunks: int | None = None
+    sentences: int | None = None
+    embed_model: str | None = None
+    backend: str | None = None
+    index_dir: str | None = None
+    updated_at: float | None = None
+    oldest_date: str | None = None
+    newest_date: str | None = None
+    copy_groups: int | None = None
+    last_changed: str | None = None
+
+
+class ErrorOut(_Out):
+    error: str = Field(description="A stable code: bad_input, not_found, ...")
+    message: str
+    hint: str | None = None
+    details: list[dict[str, Any]] | None = Field(None, description="422: each wrong field.")
+    files: list[dict[str, Any]] | None = Field(None, description="A rejected upload's files.")
+
+
+class OpenAIErrorInner(_Out):
+    message: str
+    type: str | None
+    code: str | None
+    hint: str | None = None
+
+
+class OpenAIErrorOut(_Out):
+    error: OpenAIErrorInner
+
+
+class ModelOut(_Out):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelListOut(_Out):
+    object: Literal["list"]
+    data: list[ModelOut]
+
+
+class AssistantMessageOut(_Out):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChoiceOut(_Out):
+    index: int
+    message: AssistantMessageOut
+    finish_reason: str
+
+
+class UsageOut(_Out):
+    """Counted as words and punctuation marks (`count_tokens`), not a model's subword tokens:
+    the default answerer has no tokenizer, and the figures must not depend on the backend."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletionOut(_Out):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChoiceOut]
+    usage: UsageOut
+    citations: list[CitationOut] = Field(description="newsrag's citations, as data.")
+    abstained: bool
+    nearest_passages: list[PassageOut] | None = None
+    backend: str | None = None
+    removed: list[str] | None = None
+    backend_error: str | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in (
+        (400, "Bad input or malformed JSON"), (401, "Missing or wrong API key"),
+        (422, "Wrong fields"), (429, "Locked out after wrong keys"),
+        (503, "The index is damaged (`newsrag doctor`)"))
+}
+_OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {**v, "model": OpenAIErrorOut} for code, v in _ERRORS.items()
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No article with that id"}}
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -202,15 +434,17 @@ def create_app(pipeline: Pipeline, settings: Settings, api_key: str | None = Non
 
 
 def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
-    r = APIRouter(tags=["newsrag"], max_body_size=MAX_JSON_BYTES)
+    r = APIRouter(tags=["newsrag"], max_body_size=MAX_JSON_BYTES, responses=_ERRORS)
 
-    @r.post("/ask", summary="Answer a question with citations")
+    @r.post("/ask", summary="Answer a question with citations", response_model=AnswerOut,
+            response_model_exclude_unset=True)
     def ask(req: AskRequest) -> dict[str, Any]:
         history = [Turn(t.role, t.content) for t in req.history]
         return pipeline.ask(req.question, history=history, top_k=req.top_k, since=req.since,
                             until=req.until, as_of=req.as_of).to_dict()
 
-    @r.get("/articles", summary="List the indexed articles, newest first, a page at a time")
+    @r.get("/articles", summary="List the indexed articles, newest first, a page at a time",
+           response_model=ArticlePageOut, response_model_exclude_unset=True)
     def list_articles(
         limit: Annotated[int, Query(ge=1, le=1000, description="Articles per page.")] = 100,
         offset: Annotated[int, Query(ge=0, le=2**62, description="Articles to skip.")] = 0,
@@ -219,28 +453,38 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
         return {"count": len(rows), "total": pipeline.article_count(), "offset": offset,
                 "articles": rows}
 
-    @r.get("/articles/{article_id}", summary="One article with its full text")
+    @r.get("/articles/{article_id}", summary="One article with its full text",
+           response_model=ArticleOut, responses=_NOT_FOUND, response_model_exclude_unset=True)
     def get_article(article_id: str) -> dict[str, Any]:
         return pipeline.get_article(article_id).to_dict()
 
     @r.post("/articles", summary="Upload articles (.txt .md .html .json .jsonl)",
-            max_body_size=upload_limit(settings.max_file_bytes))
-    def upload(file: Annotated[list[UploadFile], File(description="One or more files.")],
+            max_body_size=upload_limit(settings.max_file_bytes), status_code=201,
+            response_model=IngestReportOut, response_model_exclude_unset=True, responses={
+                200: {"model": IngestReportOut, "description": "Everything already indexed"},
+                413: {"model": ErrorOut, "description": "A file over the size limit"},
+                415: {"model": ErrorOut, "description": "A file of a type newsrag can't read"},
+            })
+    def upload(response: Response,
+               file: Annotated[list[UploadFile], File(description="One or more files.")],
                replace: Annotated[bool, Query(description="Replace earlier uploads with the "
                                               "same file name (else both are kept).")] = False,
-               ) -> JSONResponse:
+               ) -> dict[str, Any]:
         # All or nothing: every file is read and parsed before any is stored.
         report = pipeline.ingest_uploads([_read_upload(settings, f) for f in file], replace)
-        status = 201 if report.added or report.replaced else 200
-        return JSONResponse(report.to_dict(), status)
+        if not (report.added or report.replaced):
+            response.status_code = 200
+        return report.to_dict()
 
-    @r.delete("/articles/{article_id}", summary="Delete an article and its chunks")
+    @r.delete("/articles/{article_id}", summary="Delete an article and its chunks",
+              response_model=DeletedOut, responses=_NOT_FOUND, response_model_exclude_unset=True)
     def delete_article(article_id: str) -> dict[str, Any]:
         pipeline.get_article(article_id)  # a clean 404 for unknown ids
         pipeline.delete_article(article_id)
         return {"deleted": article_id}
 
-    @r.get("/health", summary="Index size, embedding model, version")
+    @r.get("/health", summary="Index size, embedding model, version", response_model=HealthOut,
+           response_model_exclude_unset=True)
     def health() -> dict[str, Any]:
         return {"status": "ok", **pipeline.stats()}
 
@@ -264,29 +508,72 @@ def _read_upload(settings: Settings, f: UploadFile) -> tuple[str, bytes]:
 
 
 def _openai_router(pipeline: Pipeline) -> APIRouter:
-    r = APIRouter(tags=["OpenAI-compatible"], max_body_size=MAX_JSON_BYTES)
+    r = APIRouter(tags=["OpenAI-compatible"], max_body_size=MAX_JSON_BYTES,
+                  responses=_OPENAI_ERRORS)
 
-    @r.get("/models", summary="The one model newsrag serves")
+    @r.get("/models", summary="The one model newsrag serves", response_model=ModelListOut,
+           response_model_exclude_unset=True)
     def models() -> dict[str, Any]:
         return {"object": "list", "data": [
             {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "newsrag"}
         ]}
 
-    @r.post("/chat/completions", summary="Chat completion with citations", response_model=None)
-    def chat_completions(req: ChatCompletionRequest) -> dict[str, Any] | StreamingResponse:
+    @r.post("/chat/completions", summary="Chat completion with citations",
+            response_model=ChatCompletionOut, response_model_exclude_unset=True, responses={200: {
+                "description": "The completion; with `stream: true`, server-sent events of "
+                "`chat.completion.chunk` objects ending in `data: [DONE]`.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+    def chat_completions(req: ChatCompletionRequest) -> Any:
+        if req.n not in (None, 1):
+            raise InputError(f"newsrag gives one answer per question, so n must be 1, "
+                             f"not {req.n}.", hint="Leave out n, or send n=1; ask again for "
+                             "another answer (it will be the same: newsrag quotes its sources).")
         question, history = messages_to_question(req.messages)
+        prompt_tokens = sum(count_tokens(m.text()) for m in req.messages)
         if not req.stream:
-            return completion(pipeline.ask(question, history=history, top_k=req.top_k), req.model)
+            answer = pipeline.ask(question, history=history, top_k=req.top_k)
+            return completion(answer, req.model, prompt_tokens, req.sources_in_content)
         events = pipeline.ask_stream(question, history=history, top_k=req.top_k)
         # Take the first item before answering 200: an empty question or a broken index must
         # still come back as a 4xx JSON error, not as an event inside a started stream.
         first = next(events, None)
+        usage_chunk = bool(req.stream_options and req.stream_options.include_usage)
         return StreamingResponse(
-            _sse(first, events, req.model), media_type="text/event-stream",
+            _sse(first, events, req.model, prompt_tokens, req.sources_in_content, usage_chunk),
+            media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     return r
+
+
+SOURCES_HEADING = "\n\nSources:\n"
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """`usage` counts words and punctuation marks: about a model's token count for English
+    prose (a subword tokenizer splits rare words further), with no tokenizer to load."""
+    return len(_TOKEN.findall(text))
+
+
+def sources_trailer(citations: tuple[Citation, ...]) -> str:
+    """The citations as the end of the message content, for clients that keep only the content
+    (an OpenAI client's `message.content`). The same lines as `newsrag ask` prints."""
+    if not citations:
+        return ""
+    lines = []
+    for c in citations:
+        when = display_article_date(c.date, c.date_inferred)
+        lines.append(f"[{c.n}] {c.title} ({', '.join(x for x in (when, c.source) if x)}): "
+                     f"“{c.quote}”" + (f" {c.url}" if c.url else ""))
+    return SOURCES_HEADING + "\n".join(lines)
+
+
+def _usage(prompt_tokens: int, content: str) -> dict[str, int]:
+    completion_tokens = count_tokens(content)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 def _extras(answer: Answer) -> dict[str, Any]:
@@ -300,7 +587,9 @@ def _extras(answer: Answer) -> dict[str, Any]:
     return extras
 
 
-def completion(answer: Answer, model: str) -> dict[str, Any]:
+def completion(answer: Answer, model: str, prompt_tokens: int = 0,
+               sources_in_content: bool = True) -> dict[str, Any]:
+    content = answer.text + (sources_trailer(answer.citations) if sources_in_content else "")
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -308,32 +597,49 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
         "model": model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": answer.text},
+            "message": {"role": "assistant", "content": content},
             "finish_reason": "stop",
         }],
+        "usage": _usage(prompt_tokens, content),
         **_extras(answer),
     }
 
 
-def _sse(first: str | Answer | None, rest: Iterator[str | Answer], model: str) -> Iterator[str]:
+def _sse(first: str | Answer | None, rest: Iterator[str | Answer], model: str,
+         prompt_tokens: int = 0, sources_in_content: bool = True,
+         usage_chunk: bool = False) -> Iterator[str]:
+    """The answer as `chat.completion.chunk` events: the deltas, the "Sources:" list as one
+    last delta, then a chunk with `finish_reason` "stop" that carries `usage` and newsrag's
+    extras; with `usage_chunk` (stream_options.include_usage), OpenAI's usage-only chunk too."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+    def chunk(delta: dict[str, Any] | None, finish: str | None, **extra: Any) -> str:
+        choices = [] if delta is None else [{"index": 0, "delta": delta,
+                                             "finish_reason": finish}]
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+                "choices": choices, **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""}, None)
     item = first
+    streamed: list[str] = []
     try:
         while True:
             if item is None:  # a stream that ended without its Answer: close it cleanly
                 yield chunk({}, "stop")
                 break
             if isinstance(item, Answer):
-                yield chunk({}, "stop", **_extras(item))
+                trailer = sources_trailer(item.citations) if sources_in_content else ""
+                if trailer:
+                    streamed.append(trailer)
+                    yield chunk({"content": trailer}, None)
+                usage = _usage(prompt_tokens, "".join(streamed))
+                yield chunk({}, "stop", usage=usage, **_extras(item))
+                if usage_chunk:
+                    yield chunk(None, None, usage=usage)
                 break
             if item:
+                streamed.append(item)
                 yield chunk({"content": item}, None)
             item = next(rest, None)
     except NewsragError as exc:  # the status line is sent already: report in the stream

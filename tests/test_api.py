@@ -73,8 +73,7 @@ class FakePipeline:
                    top_k: int | None = None, since: str | None = None,
                    until: str | None = None) -> Iterator[str | Answer]:
         answer = self.ask(question, history, top_k)
-        for word in answer.text.split(" "):
-            yield word + " "
+        yield from re.findall(r"\S+\s*", answer.text)  # as the pipeline streams it
         yield answer
 
     def list_articles(self, limit: int | None = None, offset: int = 0) -> list[ArticleSummary]:
@@ -382,3 +381,170 @@ def test_articles_are_listed_a_page_at_a_time(client: TestClient) -> None:
     for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "ten"}):
         r = client.get("/api/articles", params=bad)
         assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+
+
+# --- typed replies, usage, n, sources in the content (issue 16 item 3) ----------------------
+
+
+ROUTES = [("/api/ask", "post", "AnswerOut"), ("/api/articles", "get", "ArticlePageOut"),
+          ("/api/articles", "post", "IngestReportOut"),
+          ("/api/articles/{article_id}", "get", "ArticleOut"),
+          ("/api/articles/{article_id}", "delete", "DeletedOut"),
+          ("/api/health", "get", "HealthOut"), ("/v1/models", "get", "ModelListOut"),
+          ("/v1/chat/completions", "post", "ChatCompletionOut")]
+
+
+def test_openapi_declares_a_schema_for_every_reply(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path, method, model in ROUTES:
+        responses = spec["paths"][path][method]["responses"]
+        ok = responses.get("200") or responses["201"]
+        assert ok["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{model}"}, (path, method)
+        assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "ErrorOut")
+    answer = schemas["AnswerOut"]
+    assert set(answer["required"]) == {"question", "short_answer", "answer", "abstained",
+                                       "confidence", "citations", "timings_ms"}
+    assert answer["properties"]["citations"]["items"] == {"$ref": "#/components/schemas/"
+                                                                  "CitationOut"}
+    assert set(schemas["CitationOut"]["required"]) == {
+        "n", "article_id", "title", "date", "source", "chunk_id", "quote", "start", "end",
+        "score"}
+    assert {"usage", "choices", "citations"} <= set(schemas["ChatCompletionOut"]["required"])
+    assert set(schemas["UsageOut"]["required"]) == {"prompt_tokens", "completion_tokens",
+                                                    "total_tokens"}
+    assert "text/event-stream" in spec["paths"]["/v1/chat/completions"]["post"]["responses"][
+        "200"]["content"]
+
+
+def test_the_models_name_every_key_the_contract_can_carry(fake_pipeline: Any) -> None:
+    from rag import api
+    from rag.types import ShortAnswer
+
+    def fields(model: Any) -> set[str]:
+        return set(model.model_fields)
+
+    cite = Citation(1, "a", "T", "2024-05-20", "AP", "a:0", "q", 0, 1, 0.5,
+                    also_reported_by=("BBC",), url="https://x.org/#:~:text=q",
+                    date_inferred=True)
+    passage = Passage(Chunk("a:0", "a", 0, "q", 0, 1), "T", None, "AP", 0.5)
+    full = Answer("Q", "A [1]", True, (cite,), (passage,), {"total": 1.0}, "Q2", 0.5, "local",
+                  ("gone",), "down", ShortAnswer("q", "a", 0, 1, 1), "2024-05-20").to_dict()
+    assert set(full) == fields(api.AnswerOut)
+    assert set(full["citations"][0]) == fields(api.CitationOut)
+    assert set(full["nearest_passages"][0]) == fields(api.PassageOut)
+    assert set(full["short_answer"]) == fields(api.ShortAnswerOut)
+    assert set(NIGER.to_dict()) == fields(api.ArticleOut)
+    assert set(IngestReport(errors=(("p", "m"),)).to_dict()) == fields(api.IngestReportOut)
+    assert set(ArticleSummary("a", "T", None, "AP", 1).to_dict()) == fields(
+        api.ArticleSummaryOut)
+    fake_pipeline.ensure_sample_corpus()
+    assert {"status", *fake_pipeline.stats()} == fields(api.HealthOut)
+
+
+def test_typed_replies_keep_optional_keys_absent_and_pass_new_keys_through(
+        client: TestClient, fake: FakePipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = client.post("/api/ask", json={"question": "When must US troops leave Niger?"}).json()
+    assert "short_answer" in body and body["short_answer"] is None
+    assert not {"as_of", "nearest_passages", "backend", "removed", "backend_error"} & set(body)
+    assert not {"url", "also_reported_by", "date_inferred"} & set(body["citations"][0])
+    assert client.get("/api/health").json() == {"status": "ok", **fake.stats()}
+
+    class Later(Answer):
+        def to_dict(self) -> dict[str, Any]:
+            return {**super().to_dict(), "conflicts": [{"n": 2}]}
+
+    monkeypatch.setattr(fake, "ask", lambda *a, **k: Later("Q", "A", True))
+    assert client.post("/api/ask", json={"question": "Q"}).json()["conflicts"] == [{"n": 2}]
+
+
+NIGER_Q = "When must US troops leave Niger?"
+TRAILER = ("\n\nSources:\n[1] US to withdraw troops from Niger (20 May 2024, AP): "
+           "“The US troops must leave Niger by September 15.”")
+
+
+def test_count_tokens_counts_words_and_punctuation() -> None:
+    from rag.api import count_tokens
+
+    assert count_tokens(NIGER_Q) == 7  # six words and "?"
+    assert count_tokens("“no later” than 15 September, [1]") == 11  # 6 words, 5 marks
+    assert count_tokens("") == 0
+
+
+def test_a_chat_completion_carries_usage_and_its_sources_in_the_content(
+        client: TestClient) -> None:
+    from rag.api import count_tokens
+
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": NIGER_Q}]
+    body = client.post("/v1/chat/completions", json={"messages": messages}).json()
+    content = body["choices"][0]["message"]["content"]
+    assert content == "The US troops must leave Niger by September 15. [1]" + TRAILER
+    assert body["usage"] == {"prompt_tokens": 3 + 7, "completion_tokens": count_tokens(content),
+                             "total_tokens": 10 + count_tokens(content)}
+    assert body["citations"][0]["quote"] in content  # the data stays beside the text
+    plain = client.post("/v1/chat/completions",
+                        json={"messages": messages, "sources_in_content": False}).json()
+    assert plain["choices"][0]["message"]["content"] == (
+        "The US troops must leave Niger by September 15. [1]")
+
+
+def test_an_abstained_completion_has_no_sources_list(client: TestClient) -> None:
+    body = client.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": "Zebra migration statistics?"}]}).json()
+    assert body["abstained"] is True
+    assert "Sources:" not in body["choices"][0]["message"]["content"]
+
+
+def test_the_openai_client_keeps_the_sources_and_usage(client: TestClient) -> None:
+    from openai import OpenAI
+
+    oai = OpenAI(base_url="http://testserver/v1", api_key="none", http_client=client)
+    done = oai.chat.completions.create(model="newsrag",
+                                       messages=[{"role": "user", "content": NIGER_Q}])
+    assert done.choices[0].message.content is not None
+    assert done.choices[0].message.content.endswith(TRAILER)
+    assert done.usage is not None and done.usage.prompt_tokens == 7
+    assert done.usage.total_tokens == done.usage.prompt_tokens + done.usage.completion_tokens
+    chunks = list(oai.chat.completions.create(
+        model="newsrag", stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": NIGER_Q}]))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == done.choices[0].message.content
+    assert chunks[-1].choices == [] and chunks[-1].usage == done.usage
+
+
+def test_a_streamed_completion_ends_with_the_sources_then_usage(client: TestClient) -> None:
+    r = client.post("/v1/chat/completions", json={
+        "stream": True, "messages": [{"role": "user", "content": NIGER_Q}]})
+    chunks = _events(r.text)[:-1]
+    assert chunks[-2]["choices"][0]["delta"]["content"] == TRAILER
+    final = chunks[-1]
+    assert final["choices"][0]["finish_reason"] == "stop" and final["usage"]["prompt_tokens"] == 7
+    assert all(c["choices"] for c in chunks)  # no usage-only chunk unless asked
+
+
+@pytest.mark.parametrize("n", [2, 0, 5])
+def test_more_than_one_choice_is_a_clear_400(client: TestClient, n: int) -> None:
+    r = client.post("/v1/chat/completions",
+                    json={"n": n, "messages": [{"role": "user", "content": NIGER_Q}]})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["type"] == "bad_input" and f"n must be 1, not {n}" in err["message"]
+    ok = client.post("/v1/chat/completions",
+                     json={"n": 1, "messages": [{"role": "user", "content": NIGER_Q}]})
+    assert ok.status_code == 200
+
+
+def test_an_answer_sent_back_as_history_loses_its_sources_list(client: TestClient,
+                                                              fake: FakePipeline) -> None:
+    first = client.post("/v1/chat/completions",
+                        json={"messages": [{"role": "user", "content": NIGER_Q}]}).json()
+    said = first["choices"][0]["message"]["content"]
+    assert TRAILER in said
+    client.post("/v1/chat/completions", json={"messages": [
+        {"role": "user", "content": NIGER_Q}, {"role": "assistant", "content": said},
+        {"role": "user", "content": "Who ordered it?"}]})
+    assert fake.calls[-1][1] == [Turn("user", NIGER_Q),
+                                 Turn("assistant", said.removesuffix(TRAILER))]
