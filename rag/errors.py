@@ -69,6 +69,21 @@ class UploadRejectedError(InputError):
                                                for name, e in self.problems]}
 
 
+class IngestCancelledError(NewsragError):
+    """An ingest stopped early because its client went away; `report` says what was stored
+    (whole articles only: every article is stored with all its chunks, or not at all)."""
+
+    http_status = 499  # nginx's "client closed request": nobody is left to read the reply
+    code = "cancelled"
+
+    def __init__(self, report: Any, total: int) -> None:
+        stored = len(report.added) + len(report.replaced)
+        super().__init__(f"The ingest was cancelled: {stored} of {total} article(s) were stored "
+                         "whole, the rest not at all.",
+                         hint="Upload the rest again; articles already stored are skipped.")
+        self.report, self.total = report, total
+
+
 class NotFoundError(NewsragError):
     exit_code = 2
     http_status = 404

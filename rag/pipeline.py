@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag import __version__
 from rag.answer import ExtractiveAnswerer
 from rag.chunk import ChunkParams, chunk_article, split_sentences
@@ -21,7 +23,7 @@ from rag.cite import Candidate, sentence_candidates
 from rag.dates import date_range, parse_date
 from rag.dedup import group_peers, regroup
 from rag.embed import Embedder, load_embedder
-from rag.errors import BackendError, InputError
+from rag.errors import BackendError, IngestCancelledError, InputError
 from rag.followup import Query, condense, is_followup
 from rag.generate import Generator
 from rag.ingest import load_sources, parse_bytes, to_article
@@ -35,6 +37,8 @@ from rag.text import terms
 from rag.types import Answer, Article, ArticleSummary, IngestReport, Passage, Turn
 
 Progress = Callable[[int, int, str], None]  # (done, total, label)
+Cancelled = Callable[[], bool]  # true once nobody waits for the ingest any more
+_CANCEL_SLICE = 256  # texts embedded between two looks at `cancelled` (one large article)
 
 _SAFE_NAME = re.compile(r"[^\w.\- ]+")
 
@@ -104,11 +108,14 @@ class Pipeline:
         """Ingest one uploaded file; see `ingest_uploads`."""
         return self.ingest_uploads([(filename, data)], replace=replace)
 
-    def ingest_uploads(self, files: Sequence[tuple[str, bytes]],
-                       replace: bool = False) -> IngestReport:
+    def ingest_uploads(self, files: Sequence[tuple[str, bytes]], replace: bool = False,
+                       cancelled: Cancelled | None = None) -> IngestReport:
         """Ingest uploaded files, all or none: any bad file fails the request before anything
         is written. A name only decides the format (never a path). An upload keeps earlier
-        uploads of the same name unless `replace`, which replaces all of them."""
+        uploads of the same name unless `replace`, which replaces all of them. Once
+        `cancelled()` is true the ingest stops between articles (or between embedding batches
+        of one) and raises `IngestCancelledError`: the articles stored so far are whole and
+        indexed, the rest are not stored."""
         from rag.errors import NewsragError, TooLargeError, UploadRejectedError
 
         articles: list[Article] = []
@@ -128,10 +135,11 @@ class Pipeline:
             raise problems[0][1]
         if problems:
             raise UploadRejectedError(problems)
-        return self._store_articles(articles, None, replace=replace)
+        return self._store_articles(articles, None, replace=replace, cancelled=cancelled)
 
     def _store_articles(
-        self, articles: Sequence[Article], progress: Progress | None, replace: bool = True
+        self, articles: Sequence[Article], progress: Progress | None, replace: bool = True,
+        cancelled: Cancelled | None = None,
     ) -> IngestReport:
         store = self.store
         added: list[str] = []
@@ -139,6 +147,7 @@ class Pipeline:
         unchanged: list[str] = []
         removed: list[str] = []
         chunks_added = 0
+        stopped = False
         with store.writing():
             if not store.initialised:
                 # Written first, so even an interrupted first ingest leaves an index whose
@@ -146,6 +155,9 @@ class Pipeline:
                 store.write_manifest()
             seen: set[str] = set()
             for i, art in enumerate(articles):
+                if cancelled is not None and cancelled():
+                    stopped = True
+                    break
                 if art.id in seen or store.has_article(art.id):
                     unchanged.append(art.id)
                 else:
@@ -153,7 +165,11 @@ class Pipeline:
                     # Changed content from the same origin replaces the old version.
                     old_ids = [x for x in store.ids_for_origin(art.origin)
                                if x != art.id and replace]
-                    chunks_added += self._add(art)
+                    try:
+                        chunks_added += self._add(art, cancelled)
+                    except _Stopped:  # nothing of this article was stored
+                        stopped = True
+                        break
                     for old in old_ids:
                         store.delete_article(old)
                         removed.append(old)
@@ -163,18 +179,30 @@ class Pipeline:
             if added or replaced:
                 regroup(store, added + replaced)  # against their nearest stored articles
                 store.write_manifest()
-        return IngestReport(added=tuple(added), replaced=tuple(replaced),
-                            unchanged=tuple(unchanged), removed=tuple(removed),
-                            chunks_added=chunks_added)
+        report = IngestReport(added=tuple(added), replaced=tuple(replaced),
+                              unchanged=tuple(unchanged), removed=tuple(removed),
+                              chunks_added=chunks_added)
+        if stopped:  # after regrouping and the manifest: what was stored is fully indexed
+            raise IngestCancelledError(report, len(articles))
+        return report
 
-    def _derive(self, art: Article) -> tuple[Any, ...]:
+    def _derive(self, art: Article, cancelled: Cancelled | None = None) -> tuple[Any, ...]:
         sentences = split_sentences(art)
         chunks = chunk_article(art, self.chunk_params, sentences)
-        vecs = self.embedder.embed([c.text for c in chunks] + [s.text for s in sentences])
+        texts = [c.text for c in chunks] + [s.text for s in sentences]
+        if cancelled is None:
+            vecs = self.embedder.embed(texts)
+        else:  # a large article is embedded in slices, looking at `cancelled` between them
+            parts = []
+            for at in range(0, len(texts), _CANCEL_SLICE):
+                if cancelled():
+                    raise _Stopped
+                parts.append(self.embedder.embed(texts[at:at + _CANCEL_SLICE]))
+            vecs = np.concatenate(parts) if parts else self.embedder.embed([])
         return chunks, vecs[:len(chunks)], sentences, vecs[len(chunks):]
 
-    def _add(self, art: Article) -> int:
-        chunks, cvecs, sents, svecs = self._derive(art)
+    def _add(self, art: Article, cancelled: Cancelled | None = None) -> int:
+        chunks, cvecs, sents, svecs = self._derive(art, cancelled)
         self.store.add_article(art, chunks, cvecs, sents, svecs)
         return len(chunks)
 
@@ -410,6 +438,10 @@ class Pipeline:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+class _Stopped(Exception):
+    """Raised inside an article's embedding when its ingest is cancelled."""
 
 
 def _final(stream: Iterable[str | Answer]) -> Answer:

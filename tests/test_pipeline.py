@@ -122,3 +122,52 @@ def test_concurrent_asks_and_an_ingest_do_not_interfere(fake_pipeline: Pipeline,
         t.join()
     assert errors == []
     assert len(fake_pipeline.list_articles()) == 6
+
+
+def _stories(n: int) -> bytes:
+    import json
+
+    return "\n".join(json.dumps({"title": f"Story {i}", "text": f"Harbour crane {i} was "
+                                 f"repaired on day {i}. " * 30}) for i in range(n)).encode()
+
+
+def _whole(pipe: Pipeline) -> bool:
+    """Every stored article has all its chunks, and Chroma holds exactly those chunks."""
+    stats = pipe.stats()
+    return (sum(a.chunks for a in pipe.list_articles()) == stats["chunks"]
+            == pipe.store.vector_count())
+
+
+def test_a_cancelled_upload_stops_between_articles_and_stores_them_whole(
+        fake_pipeline: Pipeline) -> None:
+    from rag.errors import IngestCancelledError
+
+    def cancelled() -> bool:  # the client leaves once two articles are stored
+        return fake_pipeline.article_count() >= 2
+
+    with pytest.raises(IngestCancelledError, match="2 of 10 article") as err:
+        fake_pipeline.ingest_uploads([("feed.jsonl", _stories(10))], cancelled=cancelled)
+    assert len(err.value.report.added) == 2
+    assert {a.id for a in fake_pipeline.list_articles()} == set(err.value.report.added)
+    assert _whole(fake_pipeline)
+    again = fake_pipeline.ingest_uploads([("feed.jsonl", _stories(10))])  # the rest, later
+    assert len(again.added) == 8 and len(again.unchanged) == 2 and _whole(fake_pipeline)
+
+
+def test_a_cancel_inside_one_large_article_stores_nothing_of_it(
+        fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.pipeline
+    from rag.errors import IngestCancelledError
+
+    monkeypatch.setattr(rag.pipeline, "_CANCEL_SLICE", 4)
+    looks = 0
+
+    def cancelled() -> bool:  # past the look before the article: during its embedding
+        nonlocal looks
+        looks += 1
+        return looks > 2
+
+    big = ("Big story\n\n" + " ".join(f"Sentence {i} is here." for i in range(200))).encode()
+    with pytest.raises(IngestCancelledError, match="0 of 1"):
+        fake_pipeline.ingest_uploads([("big.txt", big)], cancelled=cancelled)
+    assert fake_pipeline.list_articles() == [] and _whole(fake_pipeline)
