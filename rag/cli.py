@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                        "(.txt .md .html .json .jsonl).")
     s.add_argument("paths", nargs="+", help="Files or folders.")
     s.add_argument("--skip-errors", action="store_true",
-                   help="Ingest the good files and report the bad ones, instead of failing.")
+                   help="Ingest the good files and report the bad ones, instead of failing "
+                   "(exit 0 when any good file was stored).")
     s.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     s = sub.add_parser("list", help="List stored articles.")
