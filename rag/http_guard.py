@@ -13,12 +13,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from rag.errors import (
     AuthError,
+    ConfigError,
     InputError,
     InternalError,
     NewsragError,
@@ -177,3 +179,50 @@ async def _reply(send: Send, path: str, exc: NewsragError) -> None:
         headers.append((b"retry-after", str(int(FAILURE_WINDOW_S)).encode()))
     await send({"type": "http.response.start", "status": exc.http_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+# --- other sites: who may call the API from a browser and frame the pages -------------------
+
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$")
+
+
+def parse_origins(raw: str) -> list[str]:
+    """`allowed_origins` ("https://a.org, http://127.0.0.1:8000" or "*") as a list; a value
+    that is not a scheme://host[:port] origin is a configuration error that names it."""
+    origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+    if origins == ["*"]:
+        return origins
+    bad = [o for o in origins if not _ORIGIN.match(o)]
+    if bad:
+        raise ConfigError(f"NEWSRAG_ALLOWED_ORIGINS: {', '.join(map(repr, bad))} is not an "
+                          "origin.", hint="Give scheme://host[:port] values separated by "
+                          "commas, e.g. https://cms.example.org,http://127.0.0.1:8000, or *.")
+    return origins
+
+
+def frame_ancestors(origins: list[str]) -> str:
+    """The CSP that lets only this server and `origins` put the pages in a frame."""
+    return "frame-ancestors " + ("*" if origins == ["*"] else " ".join(["'self'", *origins]))
+
+
+class FramePolicy:
+    """Adds `Content-Security-Policy: frame-ancestors ...` to every response (the pages, the
+    embed page, the docs): a site not allowed cannot show them in an iframe."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.header = (b"content-security-policy", frame_ancestors(origins).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", [])
+                        if k.lower() != b"content-security-policy"]
+                message = {**message, "headers": [*kept, self.header]}
+            await send(message)
+
+        await self.app(scope, receive, with_policy)

@@ -309,7 +309,7 @@ def test_the_bubbles_copy_is_the_clean_text_with_sources() -> None:
     cite = replace_citation(source="002_6be8afa9a8b09b71.txt", url="https://www.apnews.com/x")
     answer = Answer("q", "They must leave by September 15 [1].", False, (cite,))
     bubble = render.chat_message(answer)
-    (raw,) = re.findall(r'data-copy="([^"]*)"', bubble)
+    (raw,) = re.findall(r'class="nr-copy-src" hidden title="([^"]*)"', bubble)
     text = html.unescape(raw)
     assert text == render.copy_text(answer)
     assert text.startswith("They must leave by September 15 [1].")
@@ -321,3 +321,11 @@ def replace_citation(**changes: Any) -> Citation:
     from dataclasses import replace
 
     return replace(_citation(), **changes)
+
+
+def test_inline_sources_are_one_html_block_so_article_text_is_never_markdown() -> None:
+    article = Article("a1", "T", "First line.\n\n![x](http://e/x.png) **b**\n\nEnd.", None, "s")
+    cite = Citation(1, "a1", "T", None, "s", "a1:0", "First line.", 0, 11, 0.9)
+    out = render.inline_sources(Answer("q", "A [1].", False, (cite,)), {"a1": article})
+    assert "\n" not in out and "&#10;&#10;![x](http://e/x.png) **b**" in out
+    assert 'id="nr-a1-src-1"' in out

@@ -7,13 +7,15 @@ rendered bubbles.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import logging
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from rag.errors import (
+    IngestCancelledError,
     InputError,
     NewsragError,
     NotFoundError,
@@ -24,6 +26,9 @@ from rag.settings import Settings
 from rag.text import require_unicode
 from rag.types import Answer, Article, IngestReport, Turn
 from ui import render
+from ui.clients import ClientRegistry, client_id
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "When must US troops leave Niger?",
@@ -34,25 +39,49 @@ EXAMPLES = [
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"]
 
 # Our own page script (passed as `head` when mounting): clicking a `[n]` marker opens the
-# matching source card and scrolls its highlighted span into view. Event delegation on the
-# document, because the chat bubbles are re-rendered on every streamed update.
+# matching source card (each answer has its own: ui/render.py `source_anchor`) and scrolls its
+# highlighted span into view; the copy button of a bubble copies the bubble's clean text (its
+# hidden `.nr-copy-src`, ui/render.py `chat_message`) instead of its escaped markup. Event
+# delegation on the document, because the chat bubbles are re-rendered on every streamed update.
 HEAD = """
 <script>
 (function () {
+  var pendingCopy = null;
   function openSource(details) {
     details.open = true;
     var target = details.querySelector('mark.nr-hl') || details;
     target.scrollIntoView({block: 'center'});
   }
   document.addEventListener('click', function (ev) {
-    var a = ev.target && ev.target.closest ? ev.target.closest('a.nr-cite') : null;
-    if (!a) return;
-    ev.preventDefault();
-    ev.stopPropagation();
-    var id = (a.getAttribute('href') || '').replace('#', '');
-    var details = document.getElementById(id);
-    if (details) openSource(details);
+    var t = ev.target && ev.target.closest ? ev.target : null;
+    if (!t) return;
+    var a = t.closest('a.nr-cite');
+    if (a) {
+      ev.preventDefault();
+      ev.stopPropagation();
+      var id = (a.getAttribute('href') || '').replace('#', '');
+      var details = document.getElementById(id);
+      if (details) openSource(details);
+      return;
+    }
+    var buttons = t.closest('#nr-chat .message-buttons');
+    if (buttons) {  // a bubble's own buttons sit just after its message row
+      var row = buttons.previousElementSibling;
+      while (row && !(row.classList && row.classList.contains('message-row'))) {
+        row = row.previousElementSibling;
+      }
+      var src = row ? row.querySelector('.nr-copy-src') : null;
+      pendingCopy = src ? src.getAttribute('title') : null;
+    }
   }, true);
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    var write = navigator.clipboard.writeText.bind(navigator.clipboard);
+    navigator.clipboard.writeText = function (text) {
+      var clean = pendingCopy;
+      pendingCopy = null;
+      return write(clean !== null ? clean : text);
+    };
+  }
   document.addEventListener('toggle', function (ev) {
     var d = ev.target;
     if (d && d.classList && d.classList.contains('nr-source') && d.open) {
@@ -81,6 +110,10 @@ mark.nr-hl { background: #ffe066; color: #000; padding: 0 1px; }
 .nr-abstain { background: var(--background-fill-secondary); padding: 6px 10px;
   border-radius: 6px; }
 a.nr-cite { text-decoration: none; font-weight: 700; }
+.nr-panel > .nr-sources + .nr-sources { border-top: 2px solid var(--border-color-primary);
+  margin-top: 10px; padding-top: 6px; opacity: 0.85; }
+.nr-sources-head { font-weight: 600; }
+.nr-copy-src { display: none; }
 .nr-articles { width: 100%; border-collapse: collapse; }
 .nr-articles td, .nr-articles th { border-bottom: 1px solid var(--border-color-primary);
   padding: 4px 6px; text-align: left; vertical-align: top; }
@@ -88,9 +121,20 @@ a.nr-cite { text-decoration: none; font-weight: 700; }
 """
 
 
+# The embed page: narrow iframes, so less padding and a smaller article view.
+EMBED_CSS = """
+.gradio-container { padding: 4px !important; }
+.nr-inline .nr-source { margin: 6px 0 0 0; }
+.nr-inline .nr-article { max-height: 200px; }
+footer { display: none !important; }
+"""
+
+
 def _new_state() -> dict[str, Any]:
-    # turns: raw text for the pipeline; display: rendered bubbles for the Chatbot
-    return {"turns": [], "display": []}
+    # turns: raw text for the pipeline; display: rendered bubbles for the Chatbot; panels: the
+    # sources of every answer so far (answer k's cards are panels[k-1]), so an older answer's
+    # [n] still opens its own source
+    return {"turns": [], "display": [], "panels": []}
 
 
 def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | None]:
@@ -106,9 +150,10 @@ def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | Non
 
 def respond(
     pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
-    since: str | None = None, until: str | None = None,
+    since: str | None = None, until: str | None = None, inline: bool = False,
 ) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
-    """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows."""
+    """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows.
+    `inline` (the embed page) puts each answer's sources inside its bubble instead."""
     message = (message or "").strip()
     if not message:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -142,18 +187,27 @@ def respond(
     if answer is None:
         raise gr.Error("The answer stream ended without an answer.")
 
-    bubble = {"role": "assistant", "content": render.chat_message(answer)}
+    panels = list(state.get("panels", []))
+    k = len(panels) + 1  # this answer's number: its cards' ids are its own
+    articles = _articles_for(pipeline, answer)
+    if inline:
+        content = render.chat_message(answer, k, render.inline_sources(answer, articles, k))
+    else:
+        content = render.chat_message(answer, k)
+    panels.append("" if inline else render.sources_html(answer, articles, k, message))
+    bubble = {"role": "assistant", "content": content}
     new_state = {
         "turns": [*state.get("turns", []), {"role": "user", "content": message},
                   {"role": "assistant", "content": answer.text}],
         "display": [*display, bubble],
+        "panels": panels,
     }
-    sources = render.sources_html(answer, _articles_for(pipeline, answer))
+    sources = render.sources_panel([p for p in panels if p])
     yield new_state["display"], sources, render.copy_text(answer), new_state, gr.skip()
 
 
 def clear_chat() -> tuple[Any, ...]:
-    return [], render.sources_html(None, {}), "", _new_state(), ""
+    return [], render.sources_panel([]), "", _new_state(), ""
 
 
 def chat_api(pipeline: Pipeline, message: str,
@@ -181,9 +235,12 @@ def list_view(pipeline: Pipeline) -> tuple[str, Any]:
 
 
 def upload_files(pipeline: Pipeline, settings: Settings, paths: list[str] | None,
-                 received: Collection[str], replace: bool = False) -> tuple[str, str, Any]:
+                 received: Collection[str], replace: bool = False,
+                 cancelled: Callable[[], bool] | None = None) -> tuple[str, str, Any]:
     """Ingest the files of an upload event, all or none; `received` are the paths Gradio itself
-    wrote for uploads (a path in the event is client data: refused unless Gradio wrote it)."""
+    wrote for this client's uploads (a path in the event is client data: refused unless Gradio
+    wrote it for the same client). `cancelled()` turns true when the client is gone: the
+    ingest then stops with whole articles stored, and says so."""
     files: list[tuple[str, bytes]] = []
     problems: list[str] = []
     for p in paths or []:
@@ -197,16 +254,33 @@ def upload_files(pipeline: Pipeline, settings: Settings, paths: list[str] | None
         except NewsragError as exc:
             problems.append(f"{path.name}: {exc}")
     reports: list[IngestReport] = []
+    note = ""
     if files and not problems:
         try:
-            reports.append(pipeline.ingest_uploads(files, replace=replace))
+            reports.append(pipeline.ingest_uploads(files, replace=replace, cancelled=cancelled))
+        except IngestCancelledError as exc:  # nobody may read the status: the log says it too
+            log.warning("Upload of %s: %s", ", ".join(n for n, _ in files), exc)
+            reports.append(exc.report)
+            note = f"\n{exc}"
         except UploadRejectedError as exc:
             problems += [f"{name}: {e}" for name, e in exc.problems]
         except NewsragError as exc:
             problems.append(f"{files[0][0]}: {exc}" if len(files) == 1 else str(exc))
-    status = render.ingest_summary(reports, problems)
+    status = render.ingest_summary(reports, problems) + note
     table, choices = list_view(pipeline)
     return status, table, choices
+
+
+def confirm_delete(pipeline: Pipeline, article_id: str | None) -> tuple[Any, str, str | None, str]:
+    """The first click on Delete: (confirm row, its question, the id it asks about, status).
+    The id is kept apart from the dropdown, so "Yes" deletes what the question named."""
+    if not article_id:
+        return gr.update(visible=False), "", None, "Choose an article to delete first."
+    try:
+        article = pipeline.get_article(article_id)
+    except NewsragError as exc:
+        return gr.update(visible=False), "", None, str(exc)
+    return gr.update(visible=True), render.delete_question(article), article_id, ""
 
 
 def delete_selected(pipeline: Pipeline, article_id: str | None) -> tuple[str, str, Any]:
@@ -226,20 +300,27 @@ def delete_selected(pipeline: Pipeline, article_id: str | None) -> tuple[str, st
 # --- the page --------------------------------------------------------------------------------
 
 
-def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
+def _chatbot(height: int, examples: bool) -> gr.Chatbot:
+    return gr.Chatbot(
+        label="Chat", elem_id="nr-chat", height=height,
+        examples=[{"text": q} for q in EXAMPLES] if examples else None,
+        placeholder="Ask a question about the articles. Every claim is cited [n].",
+        latex_delimiters=[], sanitize_html=True, buttons=["copy"],
+        feedback_options=None,
+    )
+
+
+def build_ui(pipeline: Pipeline, settings: Settings,
+             clients: ClientRegistry | None = None) -> gr.Blocks:
+    """The full page: chat with a sources panel, and the Articles tab. `clients` knows which
+    uploads came from which client (ui/clients.py); without it only Gradio's own check runs."""
     demo: gr.Blocks
     with gr.Blocks(title="newsrag") as demo:
         gr.Markdown("## newsrag · cited answers from news articles")
         state = gr.State(_new_state())
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Chat", elem_id="nr-chat", height=520,
-                    examples=[{"text": q} for q in EXAMPLES],
-                    placeholder="Ask a question about the articles. Every claim is cited [n].",
-                    latex_delimiters=[], sanitize_html=True, buttons=["copy"],
-                    feedback_options=None,
-                )
+                chatbot = _chatbot(520, examples=True)
                 with gr.Row():
                     box = gr.Textbox(show_label=False, placeholder="Ask about the articles…",
                                      elem_id="nr-question", scale=5, autofocus=True)
@@ -254,7 +335,7 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
                     copy_box = gr.Textbox(show_label=False, lines=5, interactive=False,
                                           buttons=["copy"], elem_id="nr-copy-text")
             with gr.Column(scale=2):
-                sources = gr.HTML(render.sources_html(None, {}), elem_id="nr-sources")
+                sources = gr.HTML(render.sources_panel([]), elem_id="nr-sources")
 
         with gr.Tab("Articles"):
             table = gr.HTML(elem_id="nr-articles")
@@ -268,6 +349,11 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             with gr.Row():
                 pick = gr.Dropdown(label="Article", choices=[], elem_id="nr-pick", scale=4)
                 delete = gr.Button("Delete article", variant="stop", elem_id="nr-delete")
+            pending = gr.State(None)  # the id the confirmation asks about
+            with gr.Row(visible=False, elem_id="nr-confirm") as confirm_row:
+                question = gr.Markdown(elem_id="nr-confirm-text")
+                yes = gr.Button("Yes, delete it", variant="stop", elem_id="nr-delete-yes")
+                no = gr.Button("Cancel", elem_id="nr-delete-no")
 
         def on_ask(message: str, st: dict[str, Any], lo: str, hi: str
                    ) -> Iterator[tuple[Any, ...]]:
@@ -289,16 +375,33 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
         def on_list() -> tuple[str, Any]:
             return list_view(pipeline)
 
-        def on_upload(paths: list[str] | None, replace_same: bool) -> tuple[str, str, Any]:
-            return upload_files(pipeline, settings, paths, demo.upload_file_set, replace_same)
+        def on_upload(paths: list[str] | None, replace_same: bool,
+                      request: gr.Request) -> tuple[str, str, Any]:
+            if clients is None:
+                return upload_files(pipeline, settings, paths, demo.upload_file_set,
+                                    replace_same)
+            registry, session = clients, request.session_hash
+            mine = registry.files_of(client_id(request.headers)) & set(demo.upload_file_set)
+            return upload_files(pipeline, settings, paths, mine, replace_same,
+                                cancelled=lambda: registry.is_gone(session))
 
-        def on_delete(article_id: str | None) -> tuple[str, str, Any]:
-            return delete_selected(pipeline, article_id)
+        def on_confirm(article_id: str | None) -> tuple[Any, str, str | None, str]:
+            return confirm_delete(pipeline, article_id)
+
+        def on_delete(article_id: str | None) -> tuple[str, str, Any, Any, None]:
+            return (*delete_selected(pipeline, article_id), gr.update(visible=False), None)
+
+        def on_keep() -> tuple[Any, None, str]:
+            return gr.update(visible=False), None, "Nothing was deleted."
 
         demo.load(on_list, None, [table, pick], **private)
         refresh.click(on_list, None, [table, pick], **private)
         files.upload(on_upload, [files, replace], [status, table, pick], **private)
-        delete.click(on_delete, [pick], [status, table, pick], **private)
+        delete.click(on_confirm, [pick], [confirm_row, question, pending, status], **private)
+        yes.click(on_delete, [pending], [status, table, pick, confirm_row, pending], **private)
+        no.click(on_keep, None, [confirm_row, pending, status], **private)
+        pick.change(lambda: (gr.update(visible=False), None), None, [confirm_row, pending],
+                    **private)
 
         def chat(message: str, history: list[dict[str, str]] | None = None) -> dict[str, Any]:
             """Answer a question about the articles. Returns the newsrag Answer JSON:
@@ -306,6 +409,29 @@ def build_ui(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             return chat_api(pipeline, message, history)
 
         gr.api(chat, api_name="chat")  # type: ignore[attr-defined]
+    return demo
+
+
+def build_embed(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
+    """The page for an <iframe> on another site (/embed): the chat only, compact, each
+    answer's sources inside its bubble, opening inline."""
+    demo: gr.Blocks
+    with gr.Blocks(title="newsrag", fill_height=True) as demo:
+        state = gr.State(_new_state())
+        chatbot = _chatbot(460, examples=False)
+        with gr.Row():
+            box = gr.Textbox(show_label=False, placeholder="Ask about the articles…",
+                             elem_id="nr-question", scale=5, autofocus=True)
+            ask = gr.Button("Ask", variant="primary", elem_id="nr-ask", scale=1, min_width=60)
+
+        def on_ask(message: str, st: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+            for chat_, _sources, _copy, st_, box_ in respond(pipeline, settings, message, st,
+                                                           inline=True):
+                yield chat_, st_, box_
+
+        private: dict[str, Any] = {"api_visibility": "private"}
+        box.submit(on_ask, [box, state], [chatbot, state, box], **private)
+        ask.click(on_ask, [box, state], [chatbot, state, box], **private)
     return demo
 
 

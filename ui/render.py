@@ -110,7 +110,8 @@ def chat_message(answer: Answer, k: int = 1, inline_sources: str = "") -> str:
     if inline_sources:
         body += f"\n\n{inline_sources}"
     copy = _inert(copy_text(answer))
-    return f'{body}\n\n<span class="nr-copy-src" hidden data-copy="{copy}"></span>'
+    # `title`: the one free-text attribute the Chatbot's sanitizer keeps (it drops data-*).
+    return f'{body}\n\n<span class="nr-copy-src" hidden title="{copy}"></span>'
 
 
 def _inert(text: str) -> str:
@@ -251,7 +252,10 @@ def inline_sources(answer: Answer, articles: Mapping[str, Article | None], k: in
     if not items:
         return ""
     cards = "".join(source_card(it, articles.get(it.article_id)) for it in items)
-    return f'<div class="nr-sources nr-inline" data-k="{k}">{cards}</div>'
+    # One line: Markdown reads a blank line inside an HTML block as the end of it and would
+    # then render the article's own text as Markdown (images, links). `&#10;` keeps the
+    # newlines for the article view's `pre-wrap`.
+    return f'<div class="nr-sources nr-inline">{cards}</div>'.replace("\n", "&#10;")
 
 
 def copy_text(answer: Answer) -> str:
@@ -292,6 +296,14 @@ def articles_table(rows: Sequence[ArticleSummary], total: int | None = None) -> 
 def article_choice(r: ArticleSummary) -> tuple[str, str]:
     """(label, value) for the delete dropdown; the dropdown renders labels as text."""
     return (f"{r.title} ({display_date(r.date)}) · {r.id}", r.id)
+
+
+def delete_question(article: Article) -> str:
+    """The confirmation asked before a delete (Markdown, escaped)."""
+    when = display_article_date(article.date, article.date_inferred)
+    return (f"Delete **{md_escape(article.title)}** ({md_escape(when)}, "
+            f"`{esc(article.id)}`)? Its passages leave the index; answers already given keep "
+            "only their quotes.")
 
 
 def ingest_summary(reports: Sequence[IngestReport], problems: Sequence[str] = ()) -> str:

@@ -1,7 +1,9 @@
-"""`newsrag serve`: one server with the HTTP API and the Gradio page mounted on it.
+"""`newsrag serve`: one server with the HTTP API and the Gradio pages mounted on it.
 
-FastAPI routes (/api, /v1, /docs) are registered first, so the Gradio app mounted at "/" only
-receives the paths they do not claim.
+FastAPI routes (/api, /v1, /docs) are registered first, so the Gradio apps mounted at "/embed"
+and "/" only receive the paths they do not claim. Around them, outermost first: CORS for the
+allowed origins (on every response, not only the preflight), the frame-ancestors policy, the
+page clients' cookie (ui/clients.py), then the key and size guard (rag/http_guard.py).
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from importlib.resources import files
+from typing import Any
 
 import gradio as gr
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from rag.api import API_KEY_ENV, api_key_from_env, create_app
 from rag.errors import NewsragError
+from rag.http_guard import FramePolicy, parse_origins
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from ui.app import CSS, HEAD, build_ui
+from ui.app import CSS, EMBED_CSS, HEAD, build_embed, build_ui
+from ui.clients import ClientRegistry, ClientTracker
 
 # Events running at once across all sessions. The pipeline is thread-safe; the cap keeps a burst
 # of users from starving the 2-4 cores a newsroom box has (CPU-bound embedding + reranking).
@@ -31,23 +41,68 @@ CONCURRENCY = 4
 
 def create_server_app(pipeline: Pipeline, settings: Settings,
                       api_key: str | None = None) -> FastAPI:
-    """The API with the chat page mounted at "/". `api_key` defaults to NEWSRAG_API_KEY."""
+    """The API with the chat page mounted at "/" and the embeddable chat at "/embed".
+    `api_key` defaults to NEWSRAG_API_KEY."""
     key = (api_key if api_key is not None else api_key_from_env()) or None
+    origins = parse_origins(settings.allowed_origins)
     app = create_app(pipeline, settings, api_key=key)
-    blocks = build_ui(pipeline, settings)
+    _offline_docs(app)
+    clients = ClientRegistry()
+    page: dict[str, Any] = {
+        "auth": _login_check(key) if key else None,
+        "auth_message": "Sign in with any user name and the newsroom's API key as password.",
+        "head": HEAD, "ssr_mode": False, "mcp_server": False,
+        "max_file_size": settings.max_file_bytes,
+    }
+    app.add_api_route("/embed", lambda: RedirectResponse("/embed/"), include_in_schema=False)
+    embed = build_embed(pipeline, settings)
+    embed.queue(default_concurrency_limit=CONCURRENCY)
+    gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, footer_links=[], **page)
+    blocks = build_ui(pipeline, settings, clients)
     blocks.queue(default_concurrency_limit=CONCURRENCY)
-    mounted: FastAPI = gr.mount_gradio_app(
-        app, blocks, path="/",
-        auth=_login_check(key) if key else None,
-        auth_message="Sign in with any user name and the newsroom's API key as password.",
-        css=CSS, head=HEAD, ssr_mode=False, mcp_server=False,
-        footer_links=["api"], max_file_size=settings.max_file_bytes,
-    )
+    gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=["api"], **page)
     # Gradio checks the paths an event hands to a file component (only files it received in
     # its upload folder) only once `has_launched` is set, which `launch()` does and mounting
     # does not: without this, a forged `{"path": "/any/file"}` is read, copied and served.
-    blocks.has_launched = True
-    return mounted
+    blocks.has_launched = embed.has_launched = True
+    app.add_middleware(ClientTracker, registry=clients)
+    app.add_middleware(FramePolicy, origins=origins)
+    # Starlette's CORS on the parent app: Gradio then leaves CORS to it (its own middleware
+    # steps aside), so one policy covers /api, /v1 and the pages, on real responses too.
+    app.add_middleware(CORSMiddleware, allow_origins=origins,
+                       allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                       allow_headers=["Authorization", "Content-Type"], max_age=600)
+    return app
+
+
+DOCS_ASSETS = "/docs/assets"  # under /docs: locked by the key like the pages that use them
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs and /redoc from assets bundled in the fastapi-offline wheel: FastAPI's own pages
+    load Swagger UI and ReDoc (and fonts) from a CDN, and show nothing offline."""
+    pages = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in pages]
+    assets = files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+    schema = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=root + schema, title=f"{app.title} · API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=root + schema, title=f"{app.title} · API",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
 
 
 def _login_check(key: str) -> Callable[[str, str], bool]:
