@@ -97,11 +97,13 @@ def test_newsrag_nodes_are_every_stored_chunk_with_its_span(real_pipeline: Pipel
         _assert_exact_span(real_pipeline, NodeWithScore(node=node, score=None))
 
 
+@pytest.mark.parametrize("use_async", [False, True])  # aretrieve() as well as retrieve()
 def test_query_fusion_merges_newsrag_with_a_vector_index_by_reciprocal_rank(
-        real_pipeline: Pipeline, vector_retriever: Any) -> None:
+        real_pipeline: Pipeline, vector_retriever: Any, use_async: bool) -> None:
     newsrag = NewsragRetriever(real_pipeline)
     fusion = QueryFusionRetriever([newsrag, vector_retriever], llm=MockLLM(), num_queries=1,
-                                  mode="reciprocal_rerank", similarity_top_k=5, use_async=False)
+                                  mode="reciprocal_rerank", similarity_top_k=5,
+                                  use_async=use_async)
     fused = fusion.retrieve(NIGER)
 
     # The oracle: reciprocal rank fusion (k = 60, ranks from 0) of the two lists by node id.
