@@ -80,6 +80,9 @@ class AskRequest(_Body):
     as_of: str | None = Field(None, description="The day the question is asked (YYYY-MM-DD): "
                               "what 'now', 'this week' and 'latest' mean. Default: the newest "
                               "article's date.")
+    include_undated: bool | None = Field(
+        None, description="With since/until: take undated articles in too (default: the "
+        "include_undated setting).")
 
 
 class ChatMessageIn(BaseModel):
@@ -188,6 +191,9 @@ class AnswerOut(_Out):
     citations: list[CitationOut]
     timings_ms: dict[str, float]
     as_of: str | None = Field(None, description="When known: the day 'now' meant.")
+    undated_left_out: int | None = Field(
+        None, description="Only when set: undated articles among the best matches that the "
+        "since/until filter left out.")
     standalone_question: str | None = Field(
         None, description="Only for a follow-up: the question as understood.")
     nearest_passages: list[PassageOut] | None = Field(
@@ -441,7 +447,8 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
     def ask(req: AskRequest) -> dict[str, Any]:
         history = [Turn(t.role, t.content) for t in req.history]
         return pipeline.ask(req.question, history=history, top_k=req.top_k, since=req.since,
-                            until=req.until, as_of=req.as_of).to_dict()
+                            until=req.until, as_of=req.as_of,
+                            include_undated=req.include_undated).to_dict()
 
     @r.get("/articles", summary="List the indexed articles, newest first, a page at a time",
            response_model=ArticlePageOut, response_model_exclude_unset=True)

@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, help="Passages handed to the answerer.")
     s.add_argument("--since", help="Only articles dated on or after this day (YYYY-MM-DD).")
     s.add_argument("--until", help="Only articles dated on or before this day (YYYY-MM-DD).")
+    s.add_argument("--include-undated", action="store_true", default=None,
+                   help="With --since/--until: take undated articles in too.")
     s.add_argument("--as-of", help="The day the question is asked (YYYY-MM-DD): what 'now', "
                    "'this week' and 'latest' mean. Default: the newest article's date.")
     _add_backend_argument(s)
@@ -379,7 +381,8 @@ def _ask(pipe: Pipeline, args: argparse.Namespace) -> int:
             raise InputError("Give either a question or --batch, not both.")
         return _ask_batch(pipe, args)
     answer = pipe.ask(args.question, history=_read_history(args.history), top_k=args.top_k,
-                      since=args.since, until=args.until, as_of=args.as_of)
+                      since=args.since, until=args.until, as_of=args.as_of,
+                      include_undated=args.include_undated)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -414,7 +417,8 @@ def _ask_batch(pipe: Pipeline, args: argparse.Namespace) -> int:
             if as_of is not None and not isinstance(as_of, str):
                 raise InputError(f"line {n}: 'as_of' must be a date string (YYYY-MM-DD).")
             out = pipe.ask(item["question"], history=history, top_k=args.top_k,
-                           since=args.since, until=args.until, as_of=as_of).to_dict()
+                           since=args.since, until=args.until, as_of=as_of,
+                           include_undated=args.include_undated).to_dict()
         except NewsragError as exc:
             failed += 1
             out = {"line": n, **exc.to_dict()}

@@ -20,7 +20,7 @@ from rag import __version__
 from rag.answer import ExtractiveAnswerer
 from rag.chunk import ChunkParams, chunk_article, split_sentences
 from rag.cite import Candidate, sentence_candidates
-from rag.dates import date_range, parse_date
+from rag.dates import DateRange, date_range, parse_date
 from rag.dedup import group_peers, regroup
 from rag.embed import Embedder, load_embedder
 from rag.errors import BackendError, IngestCancelledError, InputError
@@ -279,38 +279,49 @@ class Pipeline:
         return HybridRetriever(self.store, s.candidate_k, s.rrf_k, s.keyword_max_postings)
 
     def retrieve(self, question: str, top_k: int | None = None, since: str | None = None,
-                 until: str | None = None) -> list[Passage]:
+                 until: str | None = None, include_undated: bool | None = None) -> list[Passage]:
         """The fused ranking (best first) without answering; used by the eval."""
         q = self.validate_question(question)
         return self._retriever().retrieve(
-            q, self.embedder.embed_query(q), top_k or self.settings.top_k, date_range(since, until))
+            q, self.embedder.embed_query(q), top_k or self.settings.top_k,
+            self._date_range(since, until, include_undated))
+
+    def _date_range(self, since: str | None, until: str | None,
+                    include_undated: bool | None) -> DateRange:
+        """since/until as a range; undated articles in it as asked, else as the settings say."""
+        return date_range(since, until, self.settings.include_undated
+                          if include_undated is None else include_undated)
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None, since: str | None = None,
-            until: str | None = None, as_of: str | None = None) -> Answer:
+            until: str | None = None, as_of: str | None = None,
+            include_undated: bool | None = None) -> Answer:
         """Answer from the articles; `since`/`until` (YYYY-MM-DD) keep only articles dated
-        inside that range; `as_of` (YYYY-MM-DD, default the newest article's date) is the day
+        inside that range (and undated ones with `include_undated`, default from the
+        settings); `as_of` (YYYY-MM-DD, default the newest article's date) is the day
         "now", "this week" and "latest" mean."""
         if self.settings.backend != "extractive":  # LLM backends: see the section below
-            return _final(self._generative(question, history, top_k, since, until, as_of))
-        return self._extractive(question, history, top_k, since, until, as_of)[0]
+            return _final(self._generative(question, history, top_k, since, until, as_of,
+                                           include_undated))
+        return self._extractive(question, history, top_k, since, until, as_of,
+                                include_undated)[0]
 
     def _extractive(self, question: str, history: Sequence[Turn] | None,
                     top_k: int | None, since: str | None = None,
-                    until: str | None = None,
-                    as_of: str | None = None) -> tuple[Answer, Sequence[Candidate]]:
+                    until: str | None = None, as_of: str | None = None,
+                    include_undated: bool | None = None) -> tuple[Answer, Sequence[Candidate]]:
         """The extractive answer and the ranked sentences it chose from."""
         t0 = time.perf_counter()
         q = self.validate_question(question)
-        dates = date_range(since, until)
+        dates = self._date_range(since, until, include_undated)
         as_of = self._as_of(as_of)
         if top_k is not None and not 1 <= top_k <= 50:
             raise InputError(f"top_k must be between 1 and 50, not {top_k}.")
         query = self._condense(q, history)
         q_vec = self.embedder.embed_query(query.retrieval_text)
         retriever = self._retriever()
-        passages = retriever.retrieve(query.retrieval_text, q_vec, top_k or self.settings.top_k,
-                                      dates)
+        found = retriever.search(query.retrieval_text, q_vec, top_k or self.settings.top_k, dates)
+        passages = found.passages
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
         ranked: Sequence[Candidate]
         if self.settings.reader == "learned":
@@ -327,7 +338,8 @@ class Pipeline:
         timings.setdefault("answer", 0.0)
         timings["total"] = (time.perf_counter() - t0) * 1000
         return replace(answer, question=q, timings_ms=timings,
-                       standalone_question=query.standalone, as_of=as_of), ranked
+                       standalone_question=query.standalone, as_of=as_of,
+                       undated_left_out=found.undated_left_out), ranked
 
     @property
     def learned(self) -> LearnedAnswerer:
@@ -341,7 +353,8 @@ class Pipeline:
 
     def ask_stream(self, question: str, history: Sequence[Turn] | None = None,
                    top_k: int | None = None, since: str | None = None,
-                   until: str | None = None, as_of: str | None = None) -> Iterator[str | Answer]:
+                   until: str | None = None, as_of: str | None = None,
+                   include_undated: bool | None = None) -> Iterator[str | Answer]:
         """Yield text deltas (str) as the answer is produced, then the final `Answer` last.
 
         The extractive answer is complete at once; it is streamed in word groups so that every
@@ -350,9 +363,10 @@ class Pipeline:
         verifier accepted, so its text may differ from the streamed draft.
         """
         if self.settings.backend != "extractive":
-            yield from self._generative(question, history, top_k, since, until, as_of)
+            yield from self._generative(question, history, top_k, since, until, as_of,
+                                        include_undated)
             return
-        answer = self.ask(question, history, top_k, since, until, as_of)
+        answer = self.ask(question, history, top_k, since, until, as_of, include_undated)
         yield from re.findall(r"\S+\s*", answer.text)
         yield answer
 
@@ -392,9 +406,10 @@ class Pipeline:
 
     def _generative(self, question: str, history: Sequence[Turn] | None,
                     top_k: int | None, since: str | None = None,
-                    until: str | None = None,
-                    as_of: str | None = None) -> Iterator[str | Answer]:
-        answer, ranked = self._extractive(question, history, top_k, since, until, as_of)
+                    until: str | None = None, as_of: str | None = None,
+                    include_undated: bool | None = None) -> Iterator[str | Answer]:
+        answer, ranked = self._extractive(question, history, top_k, since, until, as_of,
+                                          include_undated)
         try:
             generator = self.generator
         except BackendError as exc:  # misconfigured: no model file, no server URL, ...

@@ -3,7 +3,7 @@ chat page's "copy answer with sources" share it, so a pasted answer reads like t
 
 from __future__ import annotations
 
-from rag.dates import display_article_date, display_date
+from rag.dates import display_article_date, display_date, undated_note
 from rag.types import Answer
 
 
@@ -15,6 +15,9 @@ def answer_as_text(answer: Answer, nearest: int = 3, snippet_chars: int = 200) -
     if answer.removed:
         lines += ["", "Removed as unsupported by the sources:",
                   *[f"  - {r}" for r in answer.removed]]
+    note = undated_note(answer.undated_left_out)
+    if note:
+        lines += ["", note]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:

@@ -11,6 +11,7 @@ postings fit a budget, the idea behind Lucene's cutoff frequency; small indexes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rag.dates import DateRange
 from rag.dedup import collapse
@@ -58,11 +59,34 @@ class HybridRetriever:
     def retrieve(self, query: str, query_vec: Vectors, top_k: int,
                  dates: DateRange | None = None) -> list[Passage]:
         """The best `top_k` passages from articles dated inside `dates` (all when None)."""
+        return self.search(query, query_vec, top_k, dates).passages
+
+    def search(self, query: str, query_vec: Vectors, top_k: int,
+               dates: DateRange | None = None) -> Retrieved:
+        """The best `top_k` passages inside `dates`, and how many undated articles a date
+        filter kept out of them: those among the best `top_k` had they been searched too."""
         k = max(self.candidate_k, top_k)
-        dense = self.store.dense_search(query_vec, k, dates)
         q_terms = terms(query)
         df, _ = self.store.document_frequencies(q_terms)
-        keyword = self.store.keyword_search(keyword_terms(q_terms, df, self.max_postings), k, dates)
+        kw_terms = keyword_terms(q_terms, df, self.max_postings)
+        dense = self.store.dense_search(query_vec, k, dates)
+        keyword = self.store.keyword_search(kw_terms, k, dates)
+        if dates is None or not dates.active or dates.only_undated:
+            return Retrieved(self._passages(dense, keyword, top_k), 0)
+        # The store filters on one interval of date numbers; undated articles (0) lie outside
+        # it and are searched apart. Cosines and BM25 scores of one index compare, so each
+        # search's two lists merge by score.
+        undated = dates.undated()
+        both_dense = _merge(dense, self.store.dense_search(query_vec, k, undated), k)
+        both_kw = _merge(keyword, self.store.keyword_search(kw_terms, k, undated), k)
+        with_undated = self._passages(both_dense, both_kw, top_k)
+        if dates.include_undated:
+            return Retrieved(with_undated, 0)
+        left_out = len({p.chunk.article_id for p in with_undated if p.date is None})
+        return Retrieved(self._passages(dense, keyword, top_k), left_out)
+
+    def _passages(self, dense: list[tuple[str, float]], keyword: list[tuple[str, float]],
+                  top_k: int) -> list[Passage]:
         # Copies fold into one passage below, so take enough candidates to fill top_k after.
         fused = reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in keyword]],
                                        self.rrf_k)[:top_k * 3]
@@ -81,3 +105,17 @@ class HybridRetriever:
                 date_inferred=m.date_inferred, url=m.url, group_id=m.group_id,
             ))
         return collapse(passages, top_k)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Passages of a search, and the undated articles its date filter left out of them."""
+
+    passages: list[Passage]
+    undated_left_out: int
+
+
+def _merge(a: list[tuple[str, float]], b: list[tuple[str, float]],
+           k: int) -> list[tuple[str, float]]:
+    """Two (id, score) lists of one search as one, best first (higher is better)."""
+    return sorted(a + b, key=lambda kv: -kv[1])[:k]

@@ -93,6 +93,10 @@ class Settings(BaseModel):
         "probability decides whether to abstain (rag/learned.py); 'rules': the earlier "
         "hand-weighted scorer (rag/answer.py), kept for comparison.",
     )
+    include_undated: bool = Field(
+        False, description="A since/until search also takes in undated articles (by default "
+        "it leaves them out, and the answer says how many of the best matches it left out).",
+    )
     ranker: Literal["cross-encoder"] = Field(
         "cross-encoder", description="Sentence ranker of the learned reader (rag/rank.py).",
     )

@@ -186,6 +186,8 @@ class Answer:
     # The few words that answer, when the reader found them inside a cited quote.
     short_answer: ShortAnswer | None = None
     as_of: str | None = None  # the day "now", "this week" and "latest" were read against
+    # Undated articles among the best matches that a since/until filter left out.
+    undated_left_out: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -199,6 +201,8 @@ class Answer:
         }
         if self.as_of:
             d["as_of"] = self.as_of
+        if self.undated_left_out:
+            d["undated_left_out"] = self.undated_left_out
         if self.standalone_question and self.standalone_question != self.question:
             d["standalone_question"] = self.standalone_question
         if self.abstained:

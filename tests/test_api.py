@@ -46,7 +46,8 @@ class FakePipeline:
 
     def ask(self, question: str, history: Sequence[Turn] | None = None,
             top_k: int | None = None, since: str | None = None,
-            until: str | None = None, as_of: str | None = None) -> Answer:
+            until: str | None = None, as_of: str | None = None,
+            include_undated: bool | None = None) -> Answer:
         if not question.strip():
             raise InputError("The question is empty.", hint="Type a question.")
         with self.lock:
@@ -431,7 +432,7 @@ def test_the_models_name_every_key_the_contract_can_carry(fake_pipeline: Any) ->
                     date_inferred=True)
     passage = Passage(Chunk("a:0", "a", 0, "q", 0, 1), "T", None, "AP", 0.5)
     full = Answer("Q", "A [1]", True, (cite,), (passage,), {"total": 1.0}, "Q2", 0.5, "local",
-                  ("gone",), "down", ShortAnswer("q", "a", 0, 1, 1), "2024-05-20").to_dict()
+                  ("gone",), "down", ShortAnswer("q", "a", 0, 1, 1), "2024-05-20", 2).to_dict()
     assert set(full) == fields(api.AnswerOut)
     assert set(full["citations"][0]) == fields(api.CitationOut)
     assert set(full["nearest_passages"][0]) == fields(api.PassageOut)

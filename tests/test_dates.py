@@ -150,14 +150,37 @@ def _lines(text: str) -> list[str]:
 ])
 def test_a_date_line_in_the_first_lines_states_the_date(line: str, iso: str) -> None:
     got = find_dateline(_lines(f"A headline about the harbour\n{line}\n\nThe body starts here."))
-    assert got is not None and got.date == iso and got.lines == (1,)
+    assert got is not None and got.latest == iso and got.lines == (1,)
+    assert got.date == (None if got.updated else iso)  # an update date alone is only a bound
 
 
 def test_the_publication_date_beats_the_update_date() -> None:
     got = find_dateline(["Jan. 26, 2014 Updated Jan. 27, 2014, 10:57 a.m. ET"])
     assert got is not None and (got.date, got.updated) == ("2014-01-26", False)
     only = find_dateline(["Updated Feb. 6, 2023, 6:17 p.m. ET"])
-    assert only is not None and (only.date, only.updated) == ("2023-02-06", True)
+    assert only is not None and (only.date, only.updated) == (None, True)
+
+
+def test_an_update_date_alone_bounds_the_publication_date_but_does_not_state_it() -> None:
+    # Measured on RealTimeQA 2024: each "Updated"/"Last updated" line without a publication
+    # date was later than the publication day (by 54 days to 3.7 years).
+    only = find_dateline(["Last updated Oct. 19, 2021.", "", "The story begins here."])
+    assert only is not None and only.date is None and only.latest == "2021-10-19"
+    assert only.lines == (0,)  # still byline matter: it leaves the body
+    c = clean_text("Harbour reopens\nList updated on Feb. 27, 2021\n\nShips came back.")
+    assert c.date is None and "updated" not in c.text
+
+
+def test_a_date_heading_of_one_entry_among_many_does_not_date_the_page() -> None:
+    # A blog or a page of updates: each entry opens with its own date line. The first is the
+    # newest entry, not when the page appeared.
+    entries = "\n".join(f"{day}\nWhat happened that day, told in a sentence.\n"
+                         for day in ("Friday, Dec. 16, 2016", "Wednesday, Dec. 7, 2016",
+                                     "Thursday, Dec. 1, 2016"))
+    assert find_dateline(_lines(f"Jane Doe\n{entries}")) is None
+    one = find_dateline(_lines("Jane Doe\nDecember 30, 2016\nThe body, a sentence.\n"
+                               "A quote line\nDecember 30, 2016"))
+    assert one is not None and one.date == "2016-12-30"  # the same date again is no entry
 
 
 @pytest.mark.parametrize("text", [
@@ -181,7 +204,7 @@ def test_a_relative_date_is_read_only_when_the_fetch_time_is_known() -> None:
     assert find_dateline(["Posted 2 hours ago"]) is None
     got = find_dateline(["Posted 2 hours ago"], crawled=datetime(2024, 1, 5, 1, 0))
     assert got is not None and got.date == "2024-01-04"
-    got = find_dateline(["Updated yesterday"], crawled=datetime(2024, 1, 5, 12, 0))
+    got = find_dateline(["Posted yesterday"], crawled=datetime(2024, 1, 5, 12, 0))
     assert got is not None and got.date == "2024-01-04"
 
 
