@@ -218,11 +218,15 @@ class FramePolicy:
             await self.app(scope, receive, send)
             return
 
+        name, ancestors = self.header
+
         async def with_policy(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", [])
-                        if k.lower() != b"content-security-policy"]
-                message = {**message, "headers": [*kept, self.header]}
+                # A route's own policy (the docs pages) keeps its other directives.
+                own = [v for k, v in message.get("headers", []) if k.lower() == name]
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != name]
+                policy = b"; ".join([*own, ancestors])
+                message = {**message, "headers": [*kept, (name, policy)]}
             await send(message)
 
         await self.app(scope, receive, with_policy)

@@ -40,10 +40,10 @@ def test_ask_see_cited_answer_open_source_see_highlight(
     assert "[1]" in bubble.inner_text()
     assert "September" in bubble.inner_text()
 
-    card = page.locator("#nr-src-1")
+    card = page.locator("#nr-a1-src-1")
     assert card.get_attribute("open") is None  # closed until asked for
     bubble.locator("a.nr-cite").first.click()  # the [1] marker opens its source
-    page.wait_for_function("document.getElementById('nr-src-1').open")
+    page.wait_for_function("document.getElementById('nr-a1-src-1').open")
     mark = card.locator("mark.nr-hl")
     assert mark.is_visible()
     # the highlighted span of the full article is exactly the quoted passage
@@ -51,7 +51,8 @@ def test_ask_see_cited_answer_open_source_see_highlight(
     assert "September" in mark.inner_text()
     title = card.locator(".nr-title").inner_text()
     assert "Niger" in title
-    assert card.locator(".nr-meta").inner_text()  # date/source line is there
+    meta = card.locator(".nr-meta").inner_text()  # outlet and date, as the answers write them
+    assert meta and ".txt" not in meta and not re.search(r"\d{4}-\d\d-\d\d", meta)
 
     shot = tmp_path / "chat.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -86,8 +87,8 @@ def test_injected_html_in_an_article_renders_as_text_and_runs_nothing(
         bubble = _ask(page, "When was the Zorblax festival cancelled?")
         assert "<img src=x onerror=" in bubble.inner_text()  # shown as text
         bubble.locator("a.nr-cite").first.click()
-        card = page.locator("#nr-src-1")
-        page.wait_for_function("document.getElementById('nr-src-1').open")
+        card = page.locator("#nr-a1-src-1")
+        page.wait_for_function("document.getElementById('nr-a1-src-1').open")
         assert "<script>window.__pwned=1</script>" in card.locator(".nr-title").inner_text()
         assert "<script>window.__pwned=4</script>" in card.locator(".nr-article").inner_text()
 
@@ -125,7 +126,16 @@ def test_articles_tab_uploads_lists_and_deletes(
     page.locator("#nr-pick input").click()
     page.locator("#nr-pick input").fill("Qelt")
     page.get_by_role("option", name=re.compile("Qelt")).click()
+    page.click("#nr-delete")  # asks first: nothing is deleted yet
+    page.wait_for_selector("#nr-confirm-text", state="visible")
+    assert "Harbour crane collapse" in page.locator("#nr-confirm-text").inner_text()
+    page.click("#nr-delete-no")
+    page.wait_for_function(
+        "document.querySelector('#nr-status textarea').value === 'Nothing was deleted.'")
+    assert new.id in {a.id for a in pipeline.list_articles()}
     page.click("#nr-delete")
+    page.wait_for_selector("#nr-delete-yes", state="visible")
+    page.click("#nr-delete-yes")
     page.wait_for_function("!document.querySelector('#nr-articles').innerText.includes('Qelt')")
     assert "Deleted" in page.locator("#nr-status textarea").input_value()
     assert new.id not in {a.id for a in pipeline.list_articles()}  # the index agrees
@@ -142,3 +152,37 @@ def test_copy_answer_puts_answer_and_sources_on_the_clipboard(
     text = page.evaluate("navigator.clipboard.readText()")
     assert text.splitlines()[0].endswith("[1]")
     assert re.search(r"^\[1\] .+ \(.+\): “.+”$", text, re.M)
+
+
+def test_an_older_answers_citation_opens_that_answers_own_source(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    server, pipeline = live
+    first_q, second_q = "When must US troops leave Niger?", "Who leads Niger's military government?"
+    first, second = pipeline.ask(first_q), pipeline.ask(second_q)
+    assert first.citations[0].quote != second.citations[0].quote  # else the test proves nothing
+    page.goto(server.url + "/")
+    _ask(page, first_q)
+    _ask(page, second_q)
+    first_bubble = page.locator("#nr-chat .message-content").nth(1)  # question, answer, ...
+    link = first_bubble.locator("a.nr-cite").first
+    assert link.inner_text() == "[1]"
+    link.click()
+    target = link.get_attribute("href") or ""
+    card = page.locator(target)
+    page.wait_for_function("id => document.getElementById(id).open", arg=target[1:])
+    assert card.locator(".nr-quote").inner_text().strip() == first.citations[0].quote.strip()
+    assert card.locator("mark.nr-hl").is_visible()
+
+
+def test_a_bubbles_copy_button_copies_clean_text_with_sources(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    server, pipeline = live
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.goto(server.url + "/")
+    _ask(page, "When must US troops leave Niger?")
+    page.locator("#nr-chat .message-buttons-left button[aria-label='Copy message']").last.click()
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.includes('Sources:'))")
+    text = page.evaluate("navigator.clipboard.readText()")
+    answer = pipeline.ask("When must US troops leave Niger?")
+    assert text.startswith(answer.text)
+    assert "\\" not in text and "<a " not in text and "&quot;" not in text and ".txt" not in text
