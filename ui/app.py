@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.dates import undated_note
 from rag.errors import (
     IngestCancelledError,
     InputError,
@@ -151,6 +152,7 @@ def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | Non
 def respond(
     pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
     since: str | None = None, until: str | None = None, inline: bool = False,
+    include_undated: bool | None = None,
 ) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows.
     `inline` (the embed page) puts each answer's sources inside its bubble instead."""
@@ -170,10 +172,14 @@ def respond(
     yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), ""
 
     text, answer = "", None
+    # Left unsaid, the include_undated setting decides.
+    undated: dict[str, Any] = (
+        {} if include_undated is None or include_undated == settings.include_undated
+        else {"include_undated": include_undated})
     try:
         for item in pipeline.ask_stream(message, history=turns, top_k=settings.top_k,
                                         since=(since or "").strip() or None,
-                                        until=(until or "").strip() or None):
+                                        until=(until or "").strip() or None, **undated):
             if isinstance(item, Answer):
                 answer = item
             else:
@@ -194,6 +200,9 @@ def respond(
         content = render.chat_message(answer, k, render.inline_sources(answer, articles, k))
     else:
         content = render.chat_message(answer, k)
+    note = undated_note(answer.undated_left_out)
+    if note:
+        content += f"\n\n*{render.md_escape(note)}*"
     panels.append("" if inline else render.sources_html(answer, articles, k, message))
     bubble = {"role": "assistant", "content": content}
     new_state = {
@@ -328,6 +337,8 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 with gr.Row():  # optional: only articles published in this range
                     since = gr.Textbox(label="Since (YYYY-MM-DD)", elem_id="nr-since", scale=1)
                     until = gr.Textbox(label="Until (YYYY-MM-DD)", elem_id="nr-until", scale=1)
+                    undated = gr.Checkbox(label="Include undated articles",
+                                          value=settings.include_undated, elem_id="nr-undated")
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="nr-clear")
                     copy = gr.Button("Copy answer with sources", elem_id="nr-copy")
@@ -355,20 +366,20 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 yes = gr.Button("Yes, delete it", variant="stop", elem_id="nr-delete-yes")
                 no = gr.Button("Cancel", elem_id="nr-delete-no")
 
-        def on_ask(message: str, st: dict[str, Any], lo: str, hi: str
+        def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool
                    ) -> Iterator[tuple[Any, ...]]:
-            yield from respond(pipeline, settings, message, st, lo, hi)
+            yield from respond(pipeline, settings, message, st, lo, hi, include_undated=und)
 
-        def on_example(st: dict[str, Any], lo: str, hi: str,
+        def on_example(st: dict[str, Any], lo: str, hi: str, und: bool,
                        evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-            yield from respond(pipeline, settings, value, st, lo, hi)
+            yield from respond(pipeline, settings, value, st, lo, hi, include_undated=und)
 
         chat_out = [chatbot, sources, copy_box, state, box]
         private: dict[str, Any] = {"api_visibility": "private"}
-        box.submit(on_ask, [box, state, since, until], chat_out, **private)
-        ask.click(on_ask, [box, state, since, until], chat_out, **private)
-        chatbot.example_select(on_example, [state, since, until], chat_out, **private)
+        box.submit(on_ask, [box, state, since, until, undated], chat_out, **private)
+        ask.click(on_ask, [box, state, since, until, undated], chat_out, **private)
+        chatbot.example_select(on_example, [state, since, until, undated], chat_out, **private)
         clear.click(clear_chat, None, chat_out, **private)
         copy.click(None, [copy_box], None, js=_COPY_JS, **private)
 
