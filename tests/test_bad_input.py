@@ -7,6 +7,7 @@ back. The pipeline is real (SQLite + Chroma on disk) with the fake embedder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -542,19 +543,110 @@ def test_served_upload_event_refuses_dev_zero_and_keeps_serving(served: Served) 
     assert r.status_code == 200
 
 
+@contextlib.contextmanager
+def _page_client(srv: Served) -> Iterator[Any]:
+    """A browser-like client of the page: it keeps the cookie the page gives it."""
+    import httpx
+
+    with httpx.Client(base_url=srv.url, timeout=30) as c:
+        assert c.get("/").status_code == 200 and c.cookies.get("nr_client")
+        yield c
+
+
+def _gradio_upload(client: Any, name: str, data: bytes) -> str:
+    r = client.post("/gradio_api/upload", files={"files": (name, data, "text/plain")})
+    assert r.status_code == 200, r.text
+    (path,) = r.json()
+    return str(path)
+
+
 @pytest.mark.slow
 def test_served_real_upload_through_the_page_is_ingested(served: Served) -> None:
     """The control for the refusals above: a file Gradio received is ingested."""
-    import httpx
-
     text = "Harbour reopens\n\nThe Tema harbour reopened on Monday after a two-day strike.\n"
-    r = httpx.post(served.url + "/gradio_api/upload",
-                   files={"files": ("harbour.txt", text.encode(), "text/plain")}, timeout=30)
-    assert r.status_code == 200, r.text
-    (path,) = r.json()
-    msg = _upload_event(served.url, path)
+    with _page_client(served) as c:
+        path = _gradio_upload(c, "harbour.txt", text.encode())
+        msg = _upload_event(served.url, path, cookies=c.cookies)
     assert msg["success"], msg
     assert any("Tema harbour" in t for t in _article_texts(served))
+
+
+@pytest.mark.slow
+def test_served_upload_of_one_client_cannot_be_ingested_by_another(served: Served) -> None:
+    """Gradio's received-files set is server-wide; the upload handler checks the client."""
+    text = "Budget leak\n\nThe draft budget cuts the Qelt ferry subsidy by half, memo says.\n"
+    with _page_client(served) as owner, _page_client(served) as other:
+        path = _gradio_upload(owner, "draft.txt", text.encode())
+        forged = _upload_event(served.url, path, cookies=other.cookies)
+        assert "not uploaded to this server" in json.dumps(forged)
+        assert not any("Qelt ferry" in t for t in _article_texts(served))
+        anonymous = _upload_event(served.url, path)  # no cookie at all
+        assert "not uploaded to this server" in json.dumps(anonymous)
+        assert not any("Qelt ferry" in t for t in _article_texts(served))
+        assert _upload_event(served.url, path, cookies=owner.cookies)["success"]
+    assert any("Qelt ferry" in t for t in _article_texts(served))
+
+
+def _feed(n: int) -> tuple[bytes, list[str]]:
+    texts = [f"Ferry line {i} reopens\n\n" + " ".join(
+        f"The ferry line number {i} reopened on day {j} with {i + j} crossings." for j in range(28))
+        for i in range(n)]
+    body = "\n".join(json.dumps({"title": f"Ferry line {i} reopens", "text": t})
+                     for i, t in enumerate(texts))
+    return body.encode(), texts
+
+
+@pytest.mark.slow
+def test_served_upload_whose_client_disconnects_stops_with_whole_articles(
+        served: Served) -> None:
+    import time
+    import uuid
+
+    import httpx
+
+    data, texts = _feed(60)
+    assert len(data) < 200_000  # the served limit
+    with httpx.Client(base_url=served.url, timeout=30) as api:
+        before = api.get("/api/articles", params={"limit": 1}).json()["total"]
+
+        def count() -> int:
+            return int(api.get("/api/articles", params={"limit": 1}).json()["total"])
+
+        with _page_client(served) as c:
+            path = _gradio_upload(c, "ferries.jsonl", data)
+            cfg = c.get("/config").json()
+            elem = {x["id"]: x.get("props", {}).get("elem_id") for x in cfg["components"]}
+            fn, dep = next((i, d) for i, d in enumerate(cfg["dependencies"])
+                           if any(elem.get(t[0]) == "nr-upload" for t in d["targets"]))
+            session = uuid.uuid4().hex[:11]
+            file_data = {"path": path, "meta": {"_type": "gradio.FileData"}}
+            event = [[file_data] if elem.get(i) == "nr-upload" else False for i in dep["inputs"]]
+            assert c.post("/gradio_api/queue/join", json={
+                "data": event, "fn_index": fn, "session_hash": session,
+                "event_data": None, "trigger_id": dep["targets"][0][0]}).status_code == 200
+            with c.stream("GET", f"/gradio_api/queue/data?session_hash={session}"):
+                deadline = time.monotonic() + 300
+                while count() == before:  # the ingest is under way ...
+                    assert time.monotonic() < deadline, "the ingest never started"
+                    time.sleep(0.1)
+            # ... and the client leaves (the stream closes: a closed tab, a timeout)
+        stored, stable_since = count(), time.monotonic()
+        while time.monotonic() - stable_since < 5:  # until nothing more is stored
+            time.sleep(0.5)
+            if count() != stored:
+                stored, stable_since = count(), time.monotonic()
+        assert before < stored < before + len(texts)  # stopped, not finished
+        health = api.get("/api/health").json()
+        rows = api.get("/api/articles", params={"limit": 1000}).json()["articles"]
+        assert sum(r["chunks"] for r in rows) == health["chunks"]  # no article half-stored
+        new = [r for r in rows if r["title"].startswith("Ferry line")]
+        assert len(new) == stored - before
+        for r in new:  # each stored article is whole
+            text = api.get(f"/api/articles/{r['id']}").json()["text"]
+            assert text.endswith(texts[int(r["title"].split()[2])].split("\n\n", 1)[1])
+        answer = api.post("/api/ask", json={"question": "When did ferry line 0 reopen?"})
+        assert answer.status_code == 200
+    assert "The ingest was cancelled" in Path(served.log.name).read_text()
 
 
 def _raw_request(srv: Served, head: str, body: bytes = b"") -> str:
