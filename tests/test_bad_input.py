@@ -763,3 +763,32 @@ def test_json_bodies_over_a_mebibyte_are_refused_unread(client: TestClient, pipe
     r = client.post(path, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413 and "larger than" in r.text
     assert snapshot(pipe) == before
+
+
+@pytest.mark.parametrize("origins", ["cms.example.org", "https://cms.example.org/path",
+                                     "https://a.org, ftp://b.org", "*, https://a.org"])
+def test_serve_refuses_allowed_origins_that_are_not_origins_before_loading_anything(
+        origins: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    import ui.server
+
+    def never(*_: Any) -> None:
+        raise AssertionError("the models were loaded before the settings were checked")
+
+    monkeypatch.setattr(ui.server, "prepare", never)
+    monkeypatch.setenv("NEWSRAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("NEWSRAG_ALLOWED_ORIGINS", origins)
+    assert cli.main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "NEWSRAG_ALLOWED_ORIGINS" in err and "is not an origin" in err
+
+
+def test_allowed_origins_are_parsed_into_cors_and_frame_ancestors() -> None:
+    from rag.http_guard import frame_ancestors, parse_origins
+
+    assert parse_origins("") == []
+    assert parse_origins(" https://cms.example.org/ ,http://127.0.0.1:8000") == [
+        "https://cms.example.org", "http://127.0.0.1:8000"]
+    assert parse_origins("*") == ["*"]
+    assert frame_ancestors([]) == "frame-ancestors 'self'"
+    assert frame_ancestors(["*"]) == "frame-ancestors *"

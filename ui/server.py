@@ -161,6 +161,7 @@ def prepare(settings: Settings) -> Pipeline:
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     t0 = time.perf_counter()
     key = api_key_from_env()
+    parse_origins(settings.allowed_origins)  # a wrong value fails now, not after the models load
     if not _is_loopback(host) and not key:
         print(f"Warning: listening on {host} without {API_KEY_ENV}: anyone on the network can "
               "use and change this index.", file=sys.stderr, flush=True)
