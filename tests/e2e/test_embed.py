@@ -176,3 +176,34 @@ def test_the_api_docs_render_with_no_network_beyond_the_server(
         assert elsewhere == []
     finally:
         context.close()
+
+
+EVIL = ("Zorblax festival <img src=x onerror=\"window.__pwned=1\">\n\n"
+        "The Zorblax festival in Timbuktu was cancelled on 3 June because of sandstorms.\n\n"
+        "![pixel](http://127.0.0.1:9/pixel.png) **loud** <script>window.__pwned=2</script>\n\n"
+        "Organisers said it will return next year.\n")
+
+
+def test_inline_sources_of_the_embed_page_show_article_markup_as_text(
+        sites: tuple[str, str, str], page: Any) -> None:
+    newsrag, _, _ = sites
+    r = httpx.post(newsrag + "/api/articles", files={"file": ("evil.txt", EVIL.encode())},
+                   timeout=60)
+    assert r.status_code == 201, r.text
+    (evil_id,) = r.json()["added"]
+    try:
+        page.goto(newsrag + "/embed/")
+        page.fill("#nr-question textarea", "When was the Zorblax festival cancelled?")
+        page.click("#nr-ask")
+        page.locator("#nr-chat a.nr-cite").first.wait_for()
+        page.locator("#nr-chat a.nr-cite").first.click()
+        article = page.locator("#nr-chat details.nr-source[open] .nr-article").first
+        article.wait_for()
+        text = article.inner_text()
+        assert "![pixel](http://127.0.0.1:9/pixel.png) **loud**" in text  # not Markdown
+        assert "<script>window.__pwned=2</script>" in text
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("#nr-chat img, #nr-chat strong:has-text('loud')").count() == 0
+    finally:
+        httpx.delete(f"{newsrag}/api/articles/{evil_id}", timeout=60)
