@@ -10,10 +10,12 @@ address lock it out for a while (429).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -151,6 +153,11 @@ class RequestGuard:
                 self.limiter.fail(login_addr)  # a wrong password on the page's login form
             await send(message)
 
+        watch = None
+        if scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS:
+            watch = DisconnectWatch(receive)
+            scope.setdefault("state", {})[CLIENT_GONE] = watch.gone
+            receive = watch.receive
         try:
             await self.app(scope, receive, watched_send)
         except Exception:  # not a NewsragError: the routes translate those
@@ -158,6 +165,45 @@ class RequestGuard:
             log.exception("Unexpected error on %s %s", scope["method"], scope["path"])
             if not started:
                 await _reply(send, scope["path"], _INTERNAL)
+        finally:
+            if watch is not None:
+                watch.close()
+
+
+CLIENT_GONE = "client_gone"  # request.state.client_gone: a threading.Event, set on disconnect
+
+
+class DisconnectWatch:
+    """Once an upload's body is read, keeps listening to the client, so a route still working
+    on it (an ingest, in a worker thread) can see `gone` set the moment the client leaves
+    (closed connection, client timeout) and stop: `cancelled=request.state.client_gone.is_set`.
+    Messages that arrive after the body are passed on to the app as they come."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.gone = threading.Event()
+        self._later: asyncio.Queue[Message] = asyncio.Queue()
+        self._listener: asyncio.Task[None] | None = None
+
+    async def receive(self) -> Message:
+        if self._listener is not None:
+            return await self._later.get()
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.gone.set()
+        elif message["type"] == "http.request" and not message.get("more_body"):
+            self._listener = asyncio.create_task(self._listen())
+        return message
+
+    async def _listen(self) -> None:
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.gone.set()
+        await self._later.put(message)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
 
 
 _INTERNAL = InternalError("Something went wrong on the server.",

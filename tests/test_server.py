@@ -3,6 +3,7 @@ gradio_client, the openai client, httpx against /api, and many askers at once.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
 
+from rag.http_guard import RequestGuard
 from rag.settings import Settings
 from ui.server import BackgroundServer, create_server_app, free_port, prepare
 
@@ -299,3 +302,37 @@ def test_start_up_with_an_unreachable_llm_backend_warns_and_still_serves(
     assert "Warning: LLM backend 'openai-compatible' is not ready" in out
     answer = pipeline.ask(QUESTION)
     assert answer.backend_error and answer.citations  # the extractive answer, with the reason
+
+
+def test_an_upload_route_sees_its_client_leave_while_it_works() -> None:
+    """RequestGuard's `request.state.client_gone` (what an ingest passes as `cancelled`): set
+    when the client closes the connection mid-request, not while it waits for the reply."""
+    import socket
+
+    app = FastAPI()
+    app.add_middleware(RequestGuard, api_key=None, max_file_bytes=10_000)
+    seen: dict[str, bool] = {}
+
+    @app.post("/api/articles")
+    def upload(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        gone = request.state.client_gone
+        seen[body["case"]] = gone.wait(body["wait"])
+        return {}
+
+    with BackgroundServer(app, free_port()) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        for case, wait in (("stays", 1.5), ("leaves", 20)):
+            data = json.dumps({"case": case, "wait": wait}).encode()
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(b"POST /api/articles HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
+            if case == "stays":
+                reply = sock.recv(1000)
+                assert reply.startswith(b"HTTP/1.1 200"), reply  # it waited for the reply
+            else:
+                time.sleep(0.5)
+            sock.close()
+        deadline = time.monotonic() + 10
+        while "leaves" not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert seen == {"stays": False, "leaves": True}
