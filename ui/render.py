@@ -223,14 +223,15 @@ def sources_html(answer: Answer | None, articles: Mapping[str, Article | None], 
     if answer is None:
         return EMPTY_PANEL
     items = source_items(answer, k)
-    asked = f" · {esc(question)}" if question else ""
+    asked = f" · “{esc(question)}”" if question else ""
     if answer.abstained:
         head = (
             f'<p class="nr-abstain"><strong>{esc(ABSTAIN_BANNER)}</strong>{asked} '
             "Nearest passages (they do not answer the question):</p>"
         )
     else:
-        head = f'<p class="nr-sources-head">Answer {k}{asked}: sources ({len(items)})</p>'
+        count = f"{len(items)} source{'s' if len(items) != 1 else ''}"
+        head = f'<p class="nr-sources-head">Answer {k}{asked} · {count}</p>'
     cards = "".join(
         f"<li>{source_card(it, articles.get(it.article_id))}</li>" for it in items
     )
