@@ -133,7 +133,7 @@ _TIME = re.compile(
     r"|\b\d{1,2}(?::\d\d){1,2}\b", re.IGNORECASE)
 _AGO = re.compile(
     rf"\b(?P<n>\d+|{alternation(NUMBER_WORDS)})\s+(?P<unit>{alternation(TIME_UNITS)})s?\s+ago\b"
-    # "today" alone is too often a name ("USA TODAY"): only after a cue ("Updated today").
+    # "today" alone is too often a masthead's name: only after a cue ("Updated today").
     r"|\b(?:published|updated|posted)\s+(?P<rel>yesterday|today)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W_][\w’'.@-]*")
 _ZONE = 6  # non-empty lines that can hold a dateline: headline, kicker, byline, outlet, date

@@ -56,7 +56,7 @@ PROMPT_SOURCE_WORDS = 40  # longer ones (run-ons) are clipped to this many words
 CLIP_TAIL = 8  # ...keeping this many after the last word the question names, where it can
 # A sentence the extractive answer did not cite goes in only with this share of the best score.
 EXTRA_SOURCE_RATIO = 0.9
-TITLE_WORDS = 6  # 4 read like a statement ("The United States is…") and misled the model
+TITLE_WORDS = 6  # 4 read like a statement ("The council is…") and misled the model
 
 # Text that speaks to an AI system rather than reporting news: kept out of every prompt.
 _INJECTION = re.compile(

@@ -102,7 +102,7 @@ _NOT_BRITISH = frozenset({"devour", "detour", "contour", "amour", "velour", "tro
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    # British and American spellings meet: neighbouring ~ neighboring, labour ~ labor.
+    # UK and US spellings meet: neighbouring ~ neighboring, labour ~ labor.
     if "our" in word and not any(word.startswith(x) for x in _NOT_BRITISH):
         word = _BRITISH_OUR.sub("or", word)
     return str(_stemmer.stemWord(word))

@@ -60,7 +60,7 @@ class Support:
     ok: bool
     coverage: float
     similarity: float
-    reason: str  # why not, when not ok ("number 500", "name Chad", "coverage 0.42", ...)
+    reason: str  # why not, when not ok ("number 500", "name Freedonia", "coverage 0.42", ...)
 
 
 @dataclass(frozen=True)
