@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.dates import display_article_date
-from rag.errors import InputError, NewsragError, TooLargeError
+from rag.errors import IngestCancelledError, InputError, NewsragError, TooLargeError
 from rag.http_guard import API_KEY_ENV, MAX_JSON_BYTES, RequestGuard, error_body, upload_limit
 from rag.pipeline import Pipeline
 from rag.settings import Settings
@@ -472,13 +472,20 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
                 413: {"model": ErrorOut, "description": "A file over the size limit"},
                 415: {"model": ErrorOut, "description": "A file of a type newsrag can't read"},
             })
-    def upload(response: Response,
+    def upload(request: Request, response: Response,
                file: Annotated[list[UploadFile], File(description="One or more files.")],
                replace: Annotated[bool, Query(description="Replace earlier uploads with the "
                                               "same file name (else both are kept).")] = False,
                ) -> dict[str, Any]:
-        # All or nothing: every file is read and parsed before any is stored.
-        report = pipeline.ingest_uploads([_read_upload(settings, f) for f in file], replace)
+        # All or nothing: every file is read and parsed before any is stored. A client that
+        # hangs up stops the ingest between whole articles (RequestGuard sets client_gone).
+        files = [_read_upload(settings, f) for f in file]
+        try:
+            report = pipeline.ingest_uploads(files, replace,
+                                             cancelled=request.state.client_gone.is_set)
+        except IngestCancelledError as exc:  # nobody reads the 499: the log says it
+            log.warning("Upload of %s: %s", ", ".join(n for n, _ in files), exc)
+            raise
         if not (report.added or report.replaced):
             response.status_code = 200
         return report.to_dict()

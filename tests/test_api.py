@@ -94,8 +94,8 @@ class FakePipeline:
         self.get_article(article_id)
         del self.articles[article_id]
 
-    def ingest_uploads(self, files: Sequence[tuple[str, bytes]],
-                       replace: bool = False) -> IngestReport:
+    def ingest_uploads(self, files: Sequence[tuple[str, bytes]], replace: bool = False,
+                       cancelled: Any = None) -> IngestReport:
         reports = [self.ingest_bytes(name, data) for name, data in files]
         return IngestReport(added=tuple(x for r in reports for x in r.added),
                             unchanged=tuple(x for r in reports for x in r.unchanged),

@@ -336,3 +336,63 @@ def test_an_upload_route_sees_its_client_leave_while_it_works() -> None:
         while "leaves" not in seen and time.monotonic() < deadline:
             time.sleep(0.05)
     assert seen == {"stays": False, "leaves": True}
+
+
+def _ferry_feed(n: int) -> tuple[bytes, list[str]]:
+    texts = [f"Ferry line {i} reopens\n\n" + " ".join(
+        f"The ferry line number {i} reopened on day {j} with {i + j} crossings." for j in range(28))
+        for i in range(n)]
+    body = "\n".join(json.dumps({"title": f"Ferry line {i} reopens", "text": t})
+                     for i, t in enumerate(texts))
+    return body.encode(), texts
+
+
+def test_api_upload_whose_client_disconnects_stores_only_whole_articles_and_logs_it(
+        server: BackgroundServer, http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    """POST /api/articles with a 60-article feed; the client hangs up once the first article is
+    stored. The ingest stops: fewer than 60 stored, each with all its chunks, and the log says
+    it was cancelled (the 499 reply has nobody to read it)."""
+    import socket
+
+    data, texts = _ferry_feed(60)
+
+    def count() -> int:
+        return int(http.get("/api/articles", params={"limit": 1}).json()["total"])
+
+    before = count()
+    boundary = "nrferryboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"ferries.jsonl\"\r\nContent-Type: application/json\r\n\r\n").encode()
+    body += data + f"\r\n--{boundary}--\r\n".encode()
+    host, port = server.url.removeprefix("http://").split(":")
+    with caplog.at_level("WARNING"):
+        sock = socket.create_connection((host, int(port)))
+        try:
+            sock.sendall(b"POST /api/articles HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/"
+                         b"form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n%s"
+                         % (boundary.encode(), len(body), body))
+            deadline = time.monotonic() + 300
+            while count() == before:  # the ingest is under way ...
+                assert time.monotonic() < deadline, "the ingest never started"
+                time.sleep(0.1)
+        finally:
+            sock.close()  # ... and the client leaves
+        stored, stable_since = count(), time.monotonic()
+        while time.monotonic() - stable_since < 5:  # until nothing more is stored
+            time.sleep(0.5)
+            if count() != stored:
+                stored, stable_since = count(), time.monotonic()
+        rows = http.get("/api/articles", params={"limit": 1000}).json()["articles"]
+        new = [r for r in rows if r["title"].startswith("Ferry line")]
+        try:
+            assert before < stored < before + len(texts)  # stopped, not finished
+            assert len(new) == stored - before
+            assert sum(r["chunks"] for r in rows) == http.get("/api/health").json()["chunks"]
+            for r in new:  # each stored article is whole
+                text = http.get(f"/api/articles/{r['id']}").json()["text"]
+                assert text.endswith(texts[int(r["title"].split()[2])].split("\n\n", 1)[1])
+            logged = [m for m in caplog.messages if "The ingest was cancelled" in m]
+            assert logged and "ferries.jsonl" in logged[0]
+        finally:  # the module's other tests share this index
+            for r in new:
+                http.delete(f"/api/articles/{r['id']}")
