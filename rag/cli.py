@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="Index size, model and last change.")
     sub.add_parser("settings", help="Every setting with its current value and meaning.")
+
+    s = sub.add_parser("feedback", help="The 👍/👎 that readers gave answers on the chat page.")
+    actions = s.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    e = actions.add_parser("export", help="Every verdict with its question, answer and "
+                           "citations, one JSON object a line, oldest first.")
+    e.add_argument("--out", type=Path, metavar="FILE",
+                   help="Write to FILE (replaced whole, or left as it was) instead of stdout.")
     return p
 
 
@@ -212,6 +219,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return models.run(args, settings)
 
+    if cmd == "feedback":
+        return _feedback_export(settings, args.out)
+
     pipe = _pipeline(settings)
     if cmd == "doctor":
         return _doctor(pipe, args.json)
@@ -330,6 +340,31 @@ def _scan_folder(raw: str) -> tuple[int, dict[str, int]]:
             key = suffix or "(no suffix)"
             other[key] = other.get(key, 0) + 1
     return readable, other
+
+
+def _feedback_export(settings: Settings, out: Path | None) -> int:
+    """`newsrag feedback export`: the chat page's verdicts (rag/history.py) as JSON lines."""
+    from rag.history import FILENAME, History, export_feedback
+
+    if out is not None and not out.parent.is_dir():
+        raise InputError(f"The folder {out.parent} does not exist.",
+                         hint="Create it first, or give --out a file in an existing folder.")
+    path = Path(settings.index_dir) / FILENAME
+    n = 0
+    if path.exists():  # no chats yet: nothing to export, and nothing is created
+        history = History(path)
+        try:
+            if out is not None:
+                n = export_feedback(history, out)
+            else:
+                for fb in history.feedback():
+                    print(json.dumps(fb.to_dict(), ensure_ascii=False))
+                    n += 1
+        finally:
+            history.close()
+    where = f" to {out}" if out is not None else ""
+    print(f"exported {n} feedback record{'' if n == 1 else 's'}{where}.", file=sys.stderr)
+    return 0
 
 
 def _doctor(pipe: Pipeline, as_json: bool) -> int:

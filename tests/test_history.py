@@ -227,3 +227,61 @@ def test_export_writes_json_lines_atomically(history: History, tmp_path: Path) -
     assert [x["question"] for x in lines] == ["question 0", "question 1", "question 2"]
     assert [x["rating"] for x in lines] == ["up", "down", "up"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["feedback.jsonl"]  # no temp left
+
+
+# --- `newsrag feedback export` ---------------------------------------------------------------
+
+
+def _rated(index_dir: Path) -> str:
+    h = History.beside(index_dir)
+    conv = h.start(ME, "When must US troops leave Niger?", first=_answer())
+    h.rate(ME, conv, 0, 1, comment="Exactly the date I needed.")
+    h.close()
+    return conv
+
+
+def test_cli_feedback_export_prints_json_lines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rag import cli
+
+    conv = _rated(tmp_path)
+    assert cli.main(["--index-dir", str(tmp_path), "feedback", "export"]) == 0
+    out, err = capsys.readouterr()
+    (row,) = [json.loads(x) for x in out.splitlines()]
+    assert (row["rating"], row["conversation_id"], row["comment"]) == (
+        "up", conv, "Exactly the date I needed.")
+    assert row["citations"][0]["quote"].startswith("The US troops")
+    assert "1 feedback record" in err
+
+
+def test_cli_feedback_export_to_a_file(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from rag import cli
+
+    _rated(tmp_path / "index")
+    out = tmp_path / "fb.jsonl"
+    assert cli.main(["--index-dir", str(tmp_path / "index"), "feedback", "export",
+                     "--out", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+    assert json.loads(out.read_text())["question"] == "When must US troops leave Niger?"
+
+
+def test_cli_feedback_export_with_no_chats_yet_exports_nothing_and_creates_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rag import cli
+
+    assert cli.main(["--index-dir", str(tmp_path / "none"), "feedback", "export"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "0 feedback records" in err
+    assert not (tmp_path / "none").exists()
+
+
+def test_cli_feedback_export_into_a_missing_folder_is_bad_input(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rag import cli
+
+    _rated(tmp_path)
+    code = cli.main(["--index-dir", str(tmp_path), "feedback", "export",
+                     "--out", str(tmp_path / "no" / "such" / "fb.jsonl")])
+    assert code == 2
+    assert "folder" in capsys.readouterr().err
