@@ -240,6 +240,19 @@ class Pipeline:
     def article_count(self) -> int:
         return self.store.counts()["articles"]
 
+    def find_articles(self, query: str, limit: int, offset: int = 0
+                      ) -> tuple[list[ArticleSummary], int]:
+        """Articles whose title, source or URL contains `query` (any case), newest first: the
+        page `limit`/`offset` and how many match. An empty query matches all. A scan of the
+        summaries (no text): fast enough for an archive a page browses, and no new index."""
+        q = query.strip().casefold()
+        if not q:
+            return self.list_articles(limit, offset), self.article_count()
+        hits = [a for a in self.list_articles()
+                if q in a.title.casefold() or q in a.source.casefold()
+                or q in (a.url or "").casefold()]
+        return hits[offset:offset + limit], len(hits)
+
     def get_article(self, article_id: str) -> Article:
         return self.store.get_article(article_id)
 

@@ -171,3 +171,18 @@ def test_a_cancel_inside_one_large_article_stores_nothing_of_it(
     with pytest.raises(IngestCancelledError, match="0 of 1"):
         fake_pipeline.ingest_uploads([("big.txt", big)], cancelled=cancelled)
     assert fake_pipeline.list_articles() == [] and _whole(fake_pipeline)
+
+
+def test_find_articles_matches_title_or_source_in_any_case_a_page_at_a_time(
+        fake_pipeline: Pipeline) -> None:
+    fake_pipeline.ingest([SAMPLE_DIR])
+    every = fake_pipeline.list_articles()
+    page, total = fake_pipeline.find_articles("", limit=2)
+    assert (page, total) == (every[:2], len(every))  # no query: all, newest first
+    niger = [a for a in every if "niger" in a.title.lower()]
+    assert niger and fake_pipeline.find_articles("NIGER", limit=100) == (niger, len(niger))
+    by_file = fake_pipeline.find_articles(every[0].source[:8], limit=100)[0]
+    assert every[0] in by_file
+    second, total = fake_pipeline.find_articles("niger", limit=1, offset=1)
+    assert second == niger[1:2] and total == len(niger)
+    assert fake_pipeline.find_articles("zzz-no-such-thing", limit=10) == ([], 0)
