@@ -1,15 +1,16 @@
-"""The default answerer (`reader = "learned"`): ranker -> span reader -> calibrated abstention.
+"""The learned reader (`reader = "learned"`): ranker -> evidence chooser -> short answer.
 
 Given the sentences of the retrieved passages, it
 1. keeps the `RANK_SENTENCES` best by reciprocal rank fusion of two cheap orders (embedding
    cosine, share of the question's terms), so the cross-encoder's cost is bounded per question;
-2. scores them with the ranker (rag/rank.py) and reads spans from the best (rag/read.py);
-3. answers with the sentence that holds the most probable span, cited, and that span as the
-   short answer when it is likely enough; or abstains when neither the span nor the sentence is
+2. scores them with the ranker (rag/rank.py);
+3. chooses the sentence that answers, or none (rag/evidence.py: a softmax over the sentences and
+   "none of them", fitted on RealTimeQA's 2024 weeks), and quotes it, cited;
+4. takes the words of that sentence that answer as the short answer (rag/read.py) when they are
    likely enough to be right.
 
-Both probabilities are calibrated on RealTimeQA weeks the models did not train on
-(rag/train/train_reader.py); the thresholds are settings (`abstain_threshold`,
+The probabilities are fitted on weeks the ranker did not train on
+(rag/train/train_evidence.py); the thresholds are settings (`abstain_threshold`,
 `short_answer_threshold`) whose defaults were chosen on 2024 weeks.
 """
 
@@ -31,30 +32,19 @@ from rag.cite import (
     render,
 )
 from rag.embed import Vectors
+from rag.evidence import EvidenceIn, EvidenceModel, features, null_features
 from rag.followup import Query, split_question
-from rag.nlp import analyse_question
+from rag.nlp import analyse_question, span_candidates
 from rag.rank import Ranker
-from rag.read import ScoredSpan, SentenceIn, SpanModel, read_spans
+from rag.read import ScoredSpan, read_span
 from rag.settings import Settings
 from rag.text import terms
 from rag.types import Answer, Citation, Passage, ShortAnswer
 
 RANK_SENTENCES = 16  # sentences the cross-encoder reads per question (~4 ms each on one core)
-_FUSION_K = 10  # reciprocal rank fusion constant for the pre-filter's two orders
+FUSION_K = 10  # reciprocal rank fusion constant for the pre-filter's two orders
 # Questions whose answer can change; their answer says whose report it is and when.
 _TIME_SENSITIVE_WH = frozenset({"when", "how_many", "how_much"})
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Maps the ranker's best sentence score to P(the sentence answers): Platt scaling."""
-
-    a: float = 1.0
-    b: float = 0.0
-
-    def __call__(self, p: float) -> float:
-        z = math.log(max(p, 1e-6) / max(1 - p, 1e-6))
-        return 1.0 / (1.0 + math.exp(-(self.a * z + self.b)))
 
 
 def prefilter(question: str, q_vec: Vectors, cands: Sequence[Candidate],
@@ -70,8 +60,12 @@ def prefilter(question: str, q_vec: Vectors, cands: Sequence[Candidate],
     fused = np.zeros(len(cands))
     for order in (by_cos, by_lex):
         for rank, i in enumerate(order):
-            fused[i] += 1.0 / (_FUSION_K + rank + 1)
+            fused[i] += 1.0 / (FUSION_K + rank + 1)
     return [cands[i] for i in np.argsort(-fused, kind="stable")[:keep]]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(x, 40.0), -40.0)))
 
 
 @dataclass
@@ -79,44 +73,52 @@ class Reading:
     """What the reader found for one question (or one part of a two-part question)."""
 
     question: str
-    ranked: list[Candidate]
+    ranked: list[Candidate]  # most likely to answer first
     cited: Candidate | None
     span: ScoredSpan | None
-    confidence: float
+    confidence: float  # P(the cited sentence answers)
+    short_probability: float  # P(the short answer is right)
     wh: str
 
 
 class LearnedAnswerer:
-    def __init__(self, ranker: Ranker, spans: SpanModel, sentence_calibration: Calibration,
+    def __init__(self, ranker: Ranker, evidence: EvidenceModel,
                  embed: Callable[[Sequence[str]], Vectors], abstain_threshold: float,
                  short_threshold: float) -> None:
         self.ranker = ranker
-        self.spans = spans
-        self.sentence_calibration = sentence_calibration
+        self.evidence = evidence
         self.embed = embed
         self.abstain_threshold = abstain_threshold
         self.short_threshold = short_threshold
 
     def read(self, question: str, q_vec: Vectors, cands: Sequence[Candidate],
              as_of: str | None) -> Reading:
-        """Rank the sentences, read spans from the best, and say how likely it is right."""
+        """Rank the sentences, choose the one that answers, and read its answering words."""
         pool = [replace(c) for c in prefilter(question, q_vec, cands)]
-        for c, s in zip(pool, self.ranker.score(question, [c.text for c in pool]), strict=True):
-            c.score = s
-        ranked = sorted(pool, key=lambda c: -c.score)
         info = analyse_question(question)
-        if not ranked:
-            return Reading(question, ranked, None, None, 0.0, info.wh)
-        sentences = [SentenceIn(c.text, c.score, c.passage.date,
-                                c.passage.group_id or c.article_id) for c in ranked]
-        spans = read_spans(question, info, sentences, as_of, self.spans, self.embed)
-        best = spans[0] if spans else None
-        # The sentence that holds the most probable span is the one cited (without spans, the
-        # best-ranked one); the answer is as likely right as the better of its two readings.
-        cited = ranked[best.sentence] if best is not None else ranked[0]
-        p_span = best.probability if best is not None else 0.0
-        confidence = max(p_span, self.sentence_calibration(cited.score))
-        return Reading(question, ranked, cited, best, confidence, info.wh)
+        if not pool:
+            return Reading(question, [], None, None, 0.0, 0.0, info.wh)
+        texts = [c.text for c in pool]
+        logits = self.ranker.logits(question, texts)
+        for c, x in zip(pool, logits, strict=True):
+            c.score = _sigmoid(x)
+        spans = span_candidates(texts)
+        types = self.evidence.types.probabilities(question, info)
+        ins = [EvidenceIn(c.text, x, float(c.vec @ q_vec), c.passage.title, c.index,
+                          c.passage.date, tuple(sp), c.article_id)
+               for c, x, sp in zip(pool, logits, spans, strict=True)]
+        p, _ = self.evidence.probabilities(features(question, info, types, ins, as_of),
+                                           null_features(info))
+        order = np.argsort(-p, kind="stable")
+        k = int(order[0])
+        cited = pool[k]
+        span = read_span(question, info, types, cited.text, spans[k],
+                         [t for i, t in enumerate(texts) if i != k], self.evidence.spans,
+                         self.embed)
+        confidence = float(p[k])
+        short_p = confidence * span.probability if span is not None else 0.0
+        return Reading(question, [pool[i] for i in order], cited, span, confidence, short_p,
+                       info.wh)
 
     def answer(self, query: Query, q_vec: Vectors, passages: Sequence[Passage],
                cands: Sequence[Candidate], as_of: str | None, timings: dict[str, float],
@@ -170,7 +172,7 @@ class LearnedAnswerer:
                 as_of_passage = lead.passage
         text, citations = render(lead, other, as_of_passage, first)
         short = None
-        if r.span is not None and r.span.probability >= self.short_threshold:
+        if r.span is not None and r.short_probability >= self.short_threshold:
             cited = r.cited
             n = next(c.n for c in citations
                      if c.article_id == cited.article_id and c.start == cited.start)
@@ -194,14 +196,7 @@ def _merged_ranking(readings: Sequence[Reading]) -> list[Candidate]:
 def load_learned(settings: Settings, embed: Callable[[Sequence[str]], Vectors]) -> LearnedAnswerer:
     """The learned reader with the committed models (checked on load) and the settings'
     thresholds."""
-    import json
-
     from rag.rank import load_ranker
-    from rag.read import READER_PATH
 
-    data = json.loads(READER_PATH.read_text())
-    calibration = Calibration(float(data.get("sentence_calib_a", 1.0)),
-                              float(data.get("sentence_calib_b", 0.0)))
-    return LearnedAnswerer(load_ranker(settings.ranker), SpanModel.load(READER_PATH),
-                           calibration, embed, settings.answer_threshold,
-                           settings.short_answer_threshold)
+    return LearnedAnswerer(load_ranker(settings.ranker), EvidenceModel.load(), embed,
+                           settings.abstain_threshold, settings.short_answer_threshold)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from rag import __version__
-from rag.answer import ExtractiveAnswerer
 from rag.chunk import ChunkParams, chunk_article, split_sentences
 from rag.cite import Candidate, sentence_candidates
 from rag.dates import DateRange, date_range, parse_date
@@ -336,17 +335,10 @@ class Pipeline:
         found = retriever.search(query.retrieval_text, q_vec, top_k or self.settings.top_k, dates)
         passages = found.passages
         timings = {"retrieve": (time.perf_counter() - t0) * 1000}
-        ranked: Sequence[Candidate]
-        if self.settings.reader == "learned":
-            empty = not passages and not self.store.counts()["articles"]
-            answer, ranked = self.learned.answer(
-                query, q_vec, passages, sentence_candidates(self.store, passages), as_of,
-                timings, empty_index=empty)
-        else:
-            answerer = ExtractiveAnswerer(self.store, self.settings.max_answer_sentences,
-                                          self.settings.abstain_threshold,
-                                          embed=self.embedder.embed_query)
-            answer, ranked = answerer.answer(query, q_vec, passages, timings)
+        empty = not passages and not self.store.counts()["articles"]
+        answer, ranked = self.learned.answer(
+            query, q_vec, passages, sentence_candidates(self.store, passages), as_of, timings,
+            empty_index=empty)
         timings.setdefault("rerank", 0.0)
         timings.setdefault("answer", 0.0)
         timings["total"] = (time.perf_counter() - t0) * 1000

@@ -31,8 +31,12 @@ BATCH = 16
 class Ranker(Protocol):
     name: str
 
+    def logits(self, question: str, sentences: Sequence[str]) -> list[float]:
+        """Raw scores, one per sentence, higher = answers better."""
+        ...
+
     def score(self, question: str, sentences: Sequence[str]) -> list[float]:
-        """Probability-like scores in 0-1, one per sentence, higher = answers better."""
+        """The logits as probability-like scores in 0-1."""
         ...
 
 

@@ -454,7 +454,7 @@ def test_warm_up_sends_the_fixed_system_prompt_once() -> None:
 def test_sources_are_the_cited_sentences_plus_only_near_equal_runners_up() -> None:
     import numpy as np
 
-    from rag.answer import Candidate
+    from rag.cite import Candidate
     from rag.types import Chunk, Citation, Passage
 
     def cand(i: int, score: float) -> Candidate:

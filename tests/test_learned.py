@@ -1,7 +1,8 @@
-"""The learned reader: spaCy analysis, span features, the committed models, short answers.
+"""The learned reader: spaCy analysis, evidence and span features, the committed models, short
+answers.
 
 Unit tests use a scripted ranker and the fake embedder with the real spaCy model; the
-committed ranker and reader models are checked to load offline and to refuse a changed file.
+committed ranker and evidence models are checked to load offline and to refuse a changed file.
 """
 
 from __future__ import annotations
@@ -17,11 +18,20 @@ import pytest
 
 from rag.cite import Candidate
 from rag.errors import ConfigError
+from rag.evidence import (
+    EVIDENCE_PATH,
+    EvidenceIn,
+    EvidenceModel,
+    feature_names,
+    features,
+    null_feature_names,
+    null_features,
+)
 from rag.followup import Query
-from rag.learned import Calibration, LearnedAnswerer, prefilter
+from rag.learned import LearnedAnswerer, prefilter
 from rag.nlp import analyse_question, span_candidates
 from rag.pipeline import Pipeline
-from rag.read import READER_PATH, SentenceIn, SpanModel, feature_names, span_features
+from rag.read import span_feature_names, span_features
 from rag.settings import Settings
 from rag.types import Chunk, Passage
 from tests.conftest import FakeEmbedder
@@ -40,6 +50,9 @@ class ScriptedRanker:
         q = set(re.findall(r"[a-z]{4,}", question.lower()))
         return [min(0.95, 0.1 + 0.2 * len(q & set(re.findall(r"[a-z]{4,}", s.lower()))))
                 for s in sentences]
+
+    def logits(self, question: str, sentences: Sequence[str]) -> list[float]:
+        return [float(np.log(p / (1 - p))) for p in self.score(question, sentences)]
 
 
 def _candidates() -> tuple[list[Passage], list[Candidate]]:
@@ -72,39 +85,80 @@ def test_span_candidates_are_exact_substrings_of_their_sentence() -> None:
     assert any(sp.text == "Tampa" for sp in spans)
 
 
-def test_span_features_follow_the_feature_names() -> None:
-    sentences = [SentenceIn("Helene made landfall near Tampa on Thursday.", 0.9, "2024-09-27",
-                            "a1")]
-    spans = span_candidates([s.text for s in sentences])
-    info = analyse_question("Where did the storm make landfall?")
-    rows, feats = span_features("Where did the storm make landfall?", info, sentences, spans,
-                                "2024-09-28", FakeEmbedder().embed)
+def _evidence_in(text: str, logit: float) -> EvidenceIn:
+    return EvidenceIn(text, logit, 0.5, "Storm hits coast", 1, "2024-09-27",
+                      tuple(span_candidates([text])[0]))
+
+
+def test_evidence_features_follow_the_feature_names() -> None:
+    q = "Where did the storm make landfall?"
+    info = analyse_question(q)
+    rows = [_evidence_in("Helene made landfall near Tampa on Thursday.", 2.0),
+            _evidence_in("Schools will reopen on Monday.", -1.0)]
+    feats = features(q, info, {"GPE": 0.8, "DATE": 0.1}, rows, "2024-09-28")
     names = feature_names()
-    assert feats.shape == (len(rows), len(names))
-    tampa = next(i for i, (_, sp) in enumerate(rows) if sp.text == "Tampa")
-    assert feats[tampa, names.index("wh=where")] == 1.0
-    assert feats[tampa, names.index(f"label={rows[tampa][1].label}&wh=where")] == 1.0
-    assert feats[tampa, names.index("ce")] == pytest.approx(0.9)
+    assert feats.shape == (2, len(names))
+    assert feats[0, names.index("ce")] == pytest.approx(0.2)
+    assert feats[0, names.index("ce_top")] == 1.0 and feats[1, names.index("ce_top")] == 0.0
+    # Tampa is a place the question does not name; the second sentence names only a day.
+    assert feats[0, names.index("type_prob")] == pytest.approx(0.8)
+    assert feats[1, names.index("type_prob")] == pytest.approx(0.1)
+    assert feats[0, names.index("age_log")] > 0
+    assert null_features(info)[null_feature_names().index("wh=where")] == 1.0
 
 
-def test_the_span_model_round_trips_through_its_json(tmp_path: Path) -> None:
-    model = SpanModel(np.linspace(-1, 1, len(feature_names()), dtype=np.float32), 1.5, -0.25)
-    model.save(tmp_path / "reader.json", {"note": "test"})
-    back = SpanModel.load(tmp_path / "reader.json")
+def test_span_features_follow_the_span_feature_names() -> None:
+    q = "Where did the storm make landfall?"
+    sentence = "Helene made landfall near Tampa on Thursday."
+    spans = span_candidates([sentence])[0]
+    feats = span_features(q, analyse_question(q), {"GPE": 0.8}, sentence, spans,
+                          ["Tampa schools will reopen."], FakeEmbedder().embed)
+    names = span_feature_names()
+    assert feats.shape == (len(spans), len(names))
+    tampa = next(i for i, sp in enumerate(spans) if sp.text == "Tampa")
+    assert feats[tampa, names.index("support")] > 0
+
+
+def _toy_model(null_bias: float = -40.0, ce: float = 10.0) -> EvidenceModel:
+    committed = EvidenceModel.load()
+    weights = np.zeros(len(feature_names()), dtype=np.float32)
+    weights[feature_names().index("ce")] = ce
+    null = np.zeros(len(null_feature_names()), dtype=np.float32)
+    null[0] = null_bias
+    return EvidenceModel(weights, null, committed.types, committed.spans)
+
+
+def test_the_evidence_model_round_trips_through_its_json(tmp_path: Path) -> None:
+    model = _toy_model(null_bias=0.5)
+    model.save(tmp_path / "evidence.json", {"note": "test"})
+    back = EvidenceModel.load(tmp_path / "evidence.json")
     feats = np.eye(len(feature_names()), dtype=np.float32)[:5]
-    assert np.allclose(back.probabilities(feats), model.probabilities(feats), atol=1e-5)
+    null = np.ones(len(null_feature_names()), dtype=np.float32)
+    p, none = model.probabilities(feats, null)
+    p2, none2 = back.probabilities(feats, null)
+    assert np.allclose(p, p2, atol=1e-5) and none == pytest.approx(none2, abs=1e-5)
+    assert p.sum() + none == pytest.approx(1.0)
 
 
-def test_a_span_model_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
-    data = json.loads(READER_PATH.read_text())
+def test_an_evidence_model_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
+    data = json.loads(EVIDENCE_PATH.read_text())
     data["features"] = data["features"][:-1]
-    (tmp_path / "reader.json").write_text(json.dumps(data))
+    (tmp_path / "evidence.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="other features"):
-        SpanModel.load(tmp_path / "reader.json")
+        EvidenceModel.load(tmp_path / "evidence.json")
 
 
-def _answerer(threshold: float, short: float = 0.0) -> LearnedAnswerer:
-    return LearnedAnswerer(ScriptedRanker(), SpanModel.load(), Calibration(), FakeEmbedder().embed,
+def test_the_committed_answer_type_model_learned_who_asks_for_a_person() -> None:
+    types = EvidenceModel.load().types
+    q = "Who was sworn in as the new prime minister this week?"
+    p = types.probabilities(q, analyse_question(q))
+    assert max(p, key=lambda k: p[k]) == "PERSON"
+    assert sum(p.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def _answerer(threshold: float, short: float = 0.0,
+              model: EvidenceModel | None = None) -> LearnedAnswerer:
+    return LearnedAnswerer(ScriptedRanker(), model or _toy_model(), FakeEmbedder().embed,
                            threshold, short)
 
 
@@ -180,16 +234,12 @@ def test_a_part_below_the_threshold_is_named_not_answered() -> None:
     passages, cands = _candidates()
     q = "Where did Helene make landfall, and who won the chess final?"
     query = Query(q, q)
-    # The scripted ranker gives the unrelated part 0.1 at most: under a 0.2 threshold.
-    answer, _ = LearnedAnswerer(ScriptedRanker(), _NEVER_SPANS, Calibration(),
-                                FakeEmbedder().embed, 0.2, 1.0).answer(
+    # The scripted ranker gives the unrelated part a logit of -2.2 at most; "none of them"
+    # scores 0, so that part's best sentence has P < 0.1 while the answered part's is ~1.
+    answer, _ = _answerer(0.2, 1.0, _toy_model(null_bias=0.0)).answer(
         query, FakeEmbedder().embed_query(q), passages, cands, None, {})
     assert not answer.abstained
     assert answer.text.endswith("The articles don't answer: \u201cWho won the chess final?\u201d")
-
-
-# A span model that rates every span 0: answers rest on the sentence calibration alone.
-_NEVER_SPANS = SpanModel(np.zeros(len(feature_names()), dtype=np.float32), 1.0, -40.0)
 
 
 @pytest.mark.slow
@@ -197,34 +247,26 @@ def test_the_learned_reader_answers_the_sample_with_spans_that_round_trip(
         real_pipeline: Pipeline) -> None:
     """Through the real pipeline, with the committed models: every short answer and quote is
     `text[start:end]` of its stored article."""
-    pipe = Pipeline(replace_settings(real_pipeline.settings, reader="learned"),
-                    embedder=real_pipeline.embedder)
+    # Thresholds at 0: every answer carries a short answer, so each round-trip is checked.
+    settings = Settings.load({**real_pipeline.settings.model_dump(), "abstain_threshold": 0.0,
+                              "short_answer_threshold": 0.0}, env={})
+    pipe = Pipeline(settings, embedder=real_pipeline.embedder)
     try:
         for q in ("When must US troops leave Niger?", "How many US troops are in Niger?"):
             ans = pipe.ask(q)
+            assert ans.citations and ans.short_answer is not None
             for c in ans.citations:
                 assert pipe.get_article(c.article_id).text[c.start:c.end] == c.quote
-            if ans.short_answer is not None:
-                s = ans.short_answer
-                assert pipe.get_article(s.article_id).text[s.start:s.end] == s.text
+            s = ans.short_answer
+            assert pipe.get_article(s.article_id).text[s.start:s.end] == s.text
     finally:
         pipe.close()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known defect, issue 12: the span scorer's confidence "
-                   "leans on span features (a GPE for 'who won') more than on whether the "
-                   "sentence is about the question, so an off-corpus question gets an answer")
 def test_the_learned_reader_abstains_on_a_question_the_sample_does_not_cover(
         real_pipeline: Pipeline) -> None:
-    pipe = Pipeline(replace_settings(real_pipeline.settings, reader="learned"),
-                    embedder=real_pipeline.embedder)
-    try:
-        off = pipe.ask("Who won the 1998 football World Cup final?")
-        assert off.abstained and not off.citations
-    finally:
-        pipe.close()
-
-
-def replace_settings(settings: Settings, **changes: object) -> Settings:
-    return Settings.load({**settings.model_dump(), **changes}, env={})
+    """Was a known defect: the old span scorer answered this with a place name from the
+    sample. The chooser's "none of them" option takes it now."""
+    off = real_pipeline.ask("Who won the 1998 football World Cup final?")
+    assert off.abstained and not off.citations

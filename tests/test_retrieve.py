@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rag.chunk import chunk_article, split_sentences
 from rag.manifest import BuildInfo
 from rag.pipeline import Pipeline
-from rag.retrieve import keyword_terms
+from rag.retrieve import keyword_terms, reciprocal_rank_fusion
 from rag.store import Store
 from rag.types import Article, Chunk, Sentence
 from tests.conftest import FakeEmbedder, make_settings
@@ -92,3 +93,9 @@ def test_a_common_word_is_left_out_of_keyword_search_in_a_large_index(tmp_path: 
     assert seen == [["quillon"]]  # 'council' and 'budget' are in all 150 chunks
     assert top[0].chunk.article_id == "a77"
     pipe.close()
+
+
+def test_rrf_rewards_agreement_between_rankings() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a", "d"]], k=60)
+    assert [i for i, _ in fused] == ["a", "c", "b", "d"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)

