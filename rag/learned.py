@@ -32,7 +32,13 @@ from rag.cite import (
     render,
 )
 from rag.embed import Vectors
-from rag.evidence import EvidenceIn, EvidenceModel, features, null_features
+from rag.evidence import (
+    EvidenceIn,
+    EvidenceModel,
+    answer_probability,
+    features,
+    null_features,
+)
 from rag.followup import Query, split_question
 from rag.nlp import analyse_question, span_candidates
 from rag.rank import Ranker
@@ -76,7 +82,7 @@ class Reading:
     ranked: list[Candidate]  # most likely to answer first
     cited: Candidate | None
     span: ScoredSpan | None
-    confidence: float  # P(the cited sentence answers)
+    confidence: float  # P(the answer is right: the cited sentence or another saying the same)
     short_probability: float  # P(the short answer is right)
     wh: str
 
@@ -115,7 +121,8 @@ class LearnedAnswerer:
         span = read_span(question, info, types, cited.text, spans[k],
                          [t for i, t in enumerate(texts) if i != k], self.evidence.spans,
                          self.embed)
-        confidence = float(p[k])
+        # Copies and other reports of the same answer share its probability.
+        confidence = answer_probability(p, k, texts, span.span.text if span else None)
         short_p = confidence * span.probability if span is not None else 0.0
         return Reading(question, [pool[i] for i in order], cited, span, confidence, short_p,
                        info.wh)

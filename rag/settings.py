@@ -21,8 +21,8 @@ ENV_PREFIX = "NEWSRAG_"
 # (rag/train/train_evidence.py prints the curves): the abstain threshold is the lowest whose
 # wrong answers stay within 15% of the questions; the short-answer one shows a short answer
 # when it is right about half the time or more.
-ABSTAIN_THRESHOLD = 0.15
-SHORT_ANSWER_THRESHOLD = 0.2
+ABSTAIN_THRESHOLD = 0.25
+SHORT_ANSWER_THRESHOLD = 0.4
 
 
 class Settings(BaseModel):

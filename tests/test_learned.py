@@ -270,3 +270,15 @@ def test_the_learned_reader_abstains_on_a_question_the_sample_does_not_cover(
     sample. The chooser's "none of them" option takes it now."""
     off = real_pipeline.ask("Who won the 1998 football World Cup final?")
     assert off.abstained and not off.citations
+
+
+def test_copies_and_repeats_of_one_answer_share_its_probability() -> None:
+    from rag.evidence import answer_probability
+
+    texts = ["The storm made landfall near Tampa.", "The storm made landfall near Tampa.",
+             "Helene came ashore close to Tampa, officials said.", "Schools reopen Monday."]
+    p = np.array([0.2, 0.2, 0.1, 0.3])
+    # The same sentence in a copy, and another report naming the same short answer, add up.
+    assert answer_probability(p, 0, texts, "Tampa") == pytest.approx(0.5)
+    assert answer_probability(p, 0, texts, None) == pytest.approx(0.4)
+    assert answer_probability(p, 3, texts, "Monday") == pytest.approx(0.3)
