@@ -239,6 +239,12 @@ class LocalLLM:
         # `prompt_ms`, `predicted_n`, `predicted_ms`. For benchmarks and tests.
         self.timings: deque[dict[str, float]] = deque(maxlen=32)
 
+    def last_timings(self) -> dict[str, float]:
+        """llama.cpp's timings of the latest finished request (waiting for one in progress),
+        or {} if none."""
+        with self._lock:
+            return dict(self.timings[-1]) if self.timings else {}
+
     @classmethod
     def shared(cls, path: Path, threads: int = 0, timeout_s: float = 60.0) -> LocalLLM:
         key = (path.resolve(), threads)
@@ -250,14 +256,20 @@ class LocalLLM:
             return llm
 
     def complete(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
+        # timings_per_token: llama.cpp's timings ride on every chunk, so a request the caller
+        # stops early (a short answer is complete) still says what it read and reused.
         request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0,
-                   "stream": True}
+                   "stream": True, "timings_per_token": True}
         # handle_chat_completions blocks and calls back per chunk: run it in a thread and hand
         # the chunks over a queue, so that the caller can stream and time out.
         chunks: queue.Queue[Any] = queue.Queue()
         cancelled = threading.Event()
 
+        latest: list[dict[str, float]] = []
+
         def on_chunk(chunk: Any) -> bool:
+            if isinstance(chunk, dict) and isinstance(chunk.get("timings"), dict):
+                latest[:] = [dict(chunk["timings"])]
             chunks.put(chunk)
             return cancelled.is_set()  # True asks llama.cpp to stop generating
 
@@ -266,6 +278,8 @@ class LocalLLM:
                 with self._lock:
                     if not cancelled.is_set():
                         self._server.handle_chat_completions(request, on_chunk)
+                    # inside the lock: whoever takes it next sees this request's timings
+                    self.timings.extend(latest)
             except Exception as exc:
                 chunks.put(BackendError(f"llama.cpp failed: {exc}"))
             finally:
@@ -287,8 +301,6 @@ class LocalLLM:
                     raise item
                 if isinstance(item, dict) and "error" in item:
                     raise BackendError(f"llama.cpp failed: {item['error']}")
-                if isinstance(item, dict) and isinstance(item.get("timings"), dict):
-                    self.timings.append(dict(item["timings"]))
                 for choice in (item.get("choices") or []) if isinstance(item, dict) else []:
                     delta = (choice.get("delta") or {}).get("content")
                     if delta:

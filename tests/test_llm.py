@@ -50,10 +50,13 @@ class FakeLLMServer:
                     return self._json(401, {"error": {"message": "Invalid API key"}})
                 if fake.status != 200:
                     return self._json(fake.status, {"error": {"message": "model not found"}})
-                if self.path == "/v1/chat/completions":
-                    return self._openai(body)
-                if self.path == "/api/chat":
-                    return self._ollama()
+                try:
+                    if self.path == "/v1/chat/completions":
+                        return self._openai(body)
+                    if self.path == "/api/chat":
+                        return self._ollama()
+                except (BrokenPipeError, ConnectionResetError):
+                    return None  # the client stopped reading: a short answer was complete
                 return self._json(404, {"error": "no such route"})
 
             def _json(self, status: int, data: dict[str, Any]) -> None:
@@ -234,3 +237,31 @@ def test_scripted_llm_replays_and_records() -> None:
     assert "".join(llm.complete(MESSAGES, 5)) == "one two"
     assert "".join(llm.complete(MESSAGES, 5)) == "three"
     assert len(llm.calls) == 2
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai-compatible"])
+def test_both_http_backends_send_the_messages_verbatim_and_decode_greedily(
+        fake_server: FakeLLMServer, kind: str) -> None:
+    llm = (OllamaLLM(fake_server.url, "m", timeout_s=5) if kind == "ollama"
+           else OpenAICompatibleLLM(fake_server.url + "/v1", "m", None, timeout_s=5))
+    assert "".join(llm.complete(MESSAGES, 24)) == fake_server.reply
+    body = fake_server.requests[0]["body"]
+    assert body["messages"] == MESSAGES
+    options = body.get("options", body)
+    assert options["temperature"] == 0
+    assert options.get("num_predict", options.get("max_tokens")) == 24
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai-compatible"])
+def test_a_reader_that_stops_early_leaves_the_backend_usable(
+        fake_server: FakeLLMServer, kind: str) -> None:
+    """The generator stops reading once the short answer and its number are written."""
+    fake_server.reply = "Jane Doe [2] " + "and then a long explanation " * 50
+    llm = (OllamaLLM(fake_server.url, "m", timeout_s=5) if kind == "ollama"
+           else OpenAICompatibleLLM(fake_server.url + "/v1", "m", None, timeout_s=5))
+    stream = llm.complete(MESSAGES, 24)
+    assert [next(stream), next(stream)] == ["Jane", " Doe"]
+    stream.close()  # what breaking out of the loop does
+    fake_server.reply = "NONE"
+    assert "".join(llm.complete(MESSAGES, 24)) == "NONE"
+    assert len(fake_server.requests) == 2
