@@ -24,7 +24,7 @@ from rag.dedup import group_peers, regroup
 from rag.embed import Embedder, load_embedder
 from rag.errors import BackendError, IngestCancelledError, InputError
 from rag.followup import Query, condense, is_followup
-from rag.generate import Generator
+from rag.generate import REPLY_TOKENS, Generator
 from rag.ingest import load_sources, parse_bytes, to_article
 from rag.learned import LearnedAnswerer, load_learned
 from rag.llm import make_llm
@@ -364,8 +364,9 @@ class Pipeline:
 
         The extractive answer is complete at once; it is streamed in word groups so that every
         client handles one streaming protocol, whatever the backend. With an LLM backend the
-        deltas are the model's draft as generated; the final `Answer` holds only what the
-        verifier accepted, so its text may differ from the streamed draft.
+        deltas are the model's reply as generated (its short answer first); the final `Answer`
+        holds only what the checks accepted, cited from provenance, so its text may differ from
+        the streamed reply.
         """
         if self.settings.backend != "extractive":
             yield from self._generative(question, history, top_k, since, until, as_of,
@@ -375,17 +376,16 @@ class Pipeline:
         yield from re.findall(r"\S+\s*", answer.text)
         yield answer
 
-    # --- LLM backends (issue 5; rag/generate.py) ---------------------------------------------
+    # --- LLM backends (issues 5 and 14; rag/generate.py) -------------------------------------
 
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            embedder = self.embedder  # outside the lock: the embedder takes it too
             with self._init_lock:
                 if self._generator is None:
                     self._generator = Generator(
-                        make_llm(self.settings), embedder,
-                        max_tokens=self.settings.llm_max_tokens,
+                        make_llm(self.settings),
+                        max_tokens=min(self.settings.llm_max_tokens, REPLY_TOKENS),
                         n_sources=self.settings.llm_sources, fallback=self.settings.llm_fallback)
         return self._generator
 
@@ -413,6 +413,8 @@ class Pipeline:
                     top_k: int | None, since: str | None = None,
                     until: str | None = None, as_of: str | None = None,
                     include_undated: bool | None = None) -> Iterator[str | Answer]:
+        # The model reads the learned reader's best-ranked sentences, whatever the reader
+        # decided: it may find an answer the reader missed, or say NONE to one it chose.
         answer, ranked = self._extractive(question, history, top_k, since, until, as_of,
                                           include_undated)
         try:

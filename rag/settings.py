@@ -157,9 +157,9 @@ class Settings(BaseModel):
         160, ge=16, le=4096, description="Longest LLM answer, in tokens."
     )
     llm_sources: int = Field(
-        2, ge=1, le=12,
-        description="Source sentences put in the LLM prompt (fewer = faster first token: the "
-        "local model reads ~40-50 prompt tokens/s on 2 cores).",
+        6, ge=1, le=12,
+        description="The reader's best-ranked sentences the LLM reads, grouped by article "
+        "(fewer = faster first token: the local model reads ~40-60 prompt tokens/s on 2 cores).",
     )
     llm_threads: int = Field(
         0, ge=0, le=256, description="CPU threads for backend 'local'; 0 = all cores."
