@@ -6,6 +6,10 @@ change to the answerer only asks. Every question is asked open-ended (the choice
 shown to a system), as of its quiz date, and scored with RealTimeQA's own normalisation
 (`rag.rtqa`): right = the answer holds the gold choice and no other choice.
 
+With `--backend local|ollama|openai-compatible` the questions are also asked of the default
+(extractive) backend on the same indexes in the same run, reported side by side as
+`extractive`.
+
 A question that raised counts as wrong (and the run exits 1), so the shares always add up:
 right + wrong + abstained = 1.
 """
@@ -243,9 +247,20 @@ def _baseline_records(archive: Archive, embed: Any, tmp: Path) -> list[Record]:
     return [score_question(system, q) for q in archive.questions]
 
 
+def _newsrag_records(archive: Archive, settings: Settings, embedder: Any) -> list[Record]:
+    from rag.pipeline import Pipeline
+
+    pipe = Pipeline(settings, embedder=embedder)
+    try:
+        system = NewsragRtqa(pipe)
+        warm_up(system, archive.questions)
+        return [score_question(system, q) for q in archive.questions]
+    finally:
+        pipe.close()
+
+
 def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     from rag.embed import load_embedder
-    from rag.pipeline import Pipeline
 
     archives = plan(root, args.weeks, args.archive, args.limit)
     if not any(a.questions for a in archives):
@@ -264,15 +279,17 @@ def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
         builds[archive.label] = {"index": str(index_dir), "cached": stats is None,
                                  **(asdict(recorded) if recorded else {})}
         started = time.perf_counter()
-        pipe = Pipeline(index_settings(settings, index_dir), embedder=embedder)
-        try:
-            system = NewsragRtqa(pipe)
-            warm_up(system, archive.questions)
-            got = [score_question(system, q) for q in archive.questions]
-        finally:
-            pipe.close()
+        got = _newsrag_records(archive, index_settings(settings, index_dir), embedder)
         seconds["newsrag"] += time.perf_counter() - started
         records["newsrag"] += got
+        if settings.backend != "extractive":
+            # `--backend`: the default backend beside it, on the same index in the same run
+            started = time.perf_counter()
+            records.setdefault("extractive", []).extend(
+                _newsrag_records(archive, index_settings(
+                    settings.model_copy(update={"backend": "extractive"}), index_dir),
+                    embedder))
+            seconds["extractive"] = seconds.get("extractive", 0.0) + time.perf_counter() - started
         _log(f"[{n}/{len(archives)}] {archive.label}: {len(got)} questions, "
              f"{sum(r.right for r in got)} right, {sum(r.abstained for r in got)} abstained")
         if args.baseline:

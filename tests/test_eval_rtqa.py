@@ -316,3 +316,27 @@ def test_the_runner_builds_once_and_reports_per_week_and_over_an_archive(
         assert sum(g["n"] for g in s["by_week"].values()) == r["n_items"]
         assert (tmp_path / "reports" / r["run_id"] / "report.md").is_file()
     assert len(list((tmp_path / "cache").iterdir())) == 3
+
+
+def test_an_llm_backend_is_reported_beside_the_default_one_on_the_same_indexes(
+        tmp_path: Path, fake_embedder: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.embed
+    from tests.test_llm import FakeLLMServer
+
+    monkeypatch.setattr(rag.embed, "load_embedder", lambda *a, **k: fake_embedder)
+    _write_week(tmp_path / "data", "20250103", 2)
+    with FakeLLMServer("NONE") as server:
+        settings = Settings.load({"backend": "openai-compatible",
+                                  "llm_base_url": server.url + "/v1"}, env={})
+        args = _args("--dataset", "realtimeqa", str(tmp_path / "data"), "--out",
+                     str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache"))
+        assert evaluate.run(args, settings) == 0
+        asked = len(server.requests)
+    (run_dir,) = (tmp_path / "reports").iterdir()
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    assert list(report["systems"]) == ["newsrag", "extractive"]
+    llm, plain = report["systems"]["newsrag"], report["systems"]["extractive"]
+    assert len(llm["items"]) == len(plain["items"]) == 2 and asked >= 2
+    assert all(i["abstained"] for i in llm["items"])  # the model said NONE to everything
+    assert [i["gold_rank"] for i in llm["items"]] == [i["gold_rank"] for i in plain["items"]]
+    assert "| extractive" in (run_dir / "report.md").read_text(encoding="utf-8")
