@@ -22,6 +22,7 @@ from rag.errors import (
     NotFoundError,
     UploadRejectedError,
 )
+from rag.history import History
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.text import require_unicode
@@ -44,10 +45,29 @@ UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss
 # highlighted span into view; the copy button of a bubble copies the bubble's clean text (its
 # hidden `.nr-copy-src`, ui/render.py `chat_message`) instead of its escaped markup. Event
 # delegation on the document, because the chat bubbles are re-rendered on every streamed update.
+# A click (or Enter) on an article of the Articles tab's list writes its id, made unique by a
+# counter so the same article can be opened again, into the hidden #nr-read-id box, whose
+# change event fills the reader.
 HEAD = """
 <script>
 (function () {
   var pendingCopy = null;
+  var reads = 0;
+  function readArticle(id) {
+    var box = document.querySelector('#nr-read-id textarea, #nr-read-id input');
+    if (!box || !id) return;
+    var setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(box), 'value').set;
+    reads += 1;
+    setter.call(box, id + '#' + reads);
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    var reader = document.getElementById('nr-reader');
+    if (reader) reader.scrollIntoView({block: 'start'});
+  }
+  document.addEventListener('keydown', function (ev) {
+    var row = ev.key === 'Enter' && ev.target && ev.target.closest
+      ? ev.target.closest('#nr-articles tr[data-read]') : null;
+    if (row) { ev.preventDefault(); readArticle(row.getAttribute('data-read')); }
+  }, true);
   function openSource(details) {
     details.open = true;
     var target = details.querySelector('mark.nr-hl') || details;
@@ -56,6 +76,12 @@ HEAD = """
   document.addEventListener('click', function (ev) {
     var t = ev.target && ev.target.closest ? ev.target : null;
     if (!t) return;
+    var row = t.closest('#nr-articles [data-read]');
+    if (row) {
+      ev.preventDefault();
+      readArticle(row.getAttribute('data-read'));
+      return;
+    }
     var a = t.closest('a.nr-cite');
     if (a) {
       ev.preventDefault();
@@ -119,6 +145,13 @@ a.nr-cite { text-decoration: none; font-weight: 700; }
 .nr-articles td, .nr-articles th { border-bottom: 1px solid var(--border-color-primary);
   padding: 4px 6px; text-align: left; vertical-align: top; }
 .nr-num { text-align: right; }
+.nr-articles tr[data-read] { cursor: pointer; }
+.nr-articles tr[data-read]:hover { background: var(--background-fill-secondary); }
+a.nr-read { text-decoration: none; color: inherit; font-weight: 600; }
+.nr-hidden { display: none !important; }
+.nr-reader-view { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 12px; }
+.nr-reader-text { white-space: pre-wrap; max-height: 520px; overflow-y: auto; }
 """
 
 
@@ -132,10 +165,16 @@ footer { display: none !important; }
 
 
 def _new_state() -> dict[str, Any]:
-    # turns: raw text for the pipeline; display: rendered bubbles for the Chatbot; panels: the
-    # sources of every answer so far (answer k's cards are panels[k-1]), so an older answer's
-    # [n] still opens its own source
-    return {"turns": [], "display": [], "panels": []}
+    # turns: raw text for the pipeline; display: rendered bubbles for the Chatbot (a user and
+    # an assistant bubble per answer); panels: the sources of every answer so far (answer k's
+    # cards are panels[k-1]), so an older answer's [n] still opens its own source;
+    # conversation: its id in the kept history once its first answer is stored
+    return {"turns": [], "display": [], "panels": [], "conversation": None}
+
+
+# Stores an answer in the kept history: (conversation id or None, question, answer) -> the
+# conversation's id (a new one for the first answer).
+Keeper = Callable[[str | None, str, Answer], str | None]
 
 
 def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | None]:
@@ -149,13 +188,28 @@ def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | Non
     return found
 
 
+def _bubble(pipeline: Pipeline, answer: Answer, k: int, question: str,
+            inline: bool = False) -> tuple[str, str]:
+    """The `k`-th answer's bubble and its sources panel section ("" when `inline`)."""
+    articles = _articles_for(pipeline, answer)
+    if inline:
+        content = render.chat_message(answer, k, render.inline_sources(answer, articles, k))
+    else:
+        content = render.chat_message(answer, k)
+    note = undated_note(answer.undated_left_out)
+    if note:
+        content += f"\n\n*{render.md_escape(note)}*"
+    return content, "" if inline else render.sources_html(answer, articles, k, question)
+
+
 def respond(
     pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
     since: str | None = None, until: str | None = None, inline: bool = False,
-    include_undated: bool | None = None,
+    include_undated: bool | None = None, keep: Keeper | None = None,
 ) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows.
-    `inline` (the embed page) puts each answer's sources inside its bubble instead."""
+    `inline` (the embed page) puts each answer's sources inside its bubble instead. `keep`
+    stores the answer in the kept history; a failure there is logged, the answer still shown."""
     message = (message or "").strip()
     if not message:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -195,21 +249,21 @@ def respond(
 
     panels = list(state.get("panels", []))
     k = len(panels) + 1  # this answer's number: its cards' ids are its own
-    articles = _articles_for(pipeline, answer)
-    if inline:
-        content = render.chat_message(answer, k, render.inline_sources(answer, articles, k))
-    else:
-        content = render.chat_message(answer, k)
-    note = undated_note(answer.undated_left_out)
-    if note:
-        content += f"\n\n*{render.md_escape(note)}*"
-    panels.append("" if inline else render.sources_html(answer, articles, k, message))
+    content, panel = _bubble(pipeline, answer, k, message, inline)
+    panels.append(panel)
     bubble = {"role": "assistant", "content": content}
+    conversation = state.get("conversation")
+    if keep is not None:
+        try:
+            conversation = keep(conversation, message, answer)
+        except NewsragError as exc:
+            log.warning("The answer was not kept in the chat history: %s", exc)
     new_state = {
         "turns": [*state.get("turns", []), {"role": "user", "content": message},
                   {"role": "assistant", "content": answer.text}],
         "display": [*display, bubble],
         "panels": panels,
+        "conversation": conversation,
     }
     sources = render.sources_panel([p for p in panels if p])
     yield new_state["display"], sources, render.copy_text(answer), new_state, gr.skip()
@@ -217,6 +271,103 @@ def respond(
 
 def clear_chat() -> tuple[Any, ...]:
     return [], render.sources_panel([]), "", _new_state(), ""
+
+
+# --- kept conversations and feedback ---------------------------------------------------------
+
+
+def keeper(history: History, client: str | None) -> Keeper:
+    """Stores each answer of this client's chat: the first one starts a conversation."""
+
+    def keep(conversation: str | None, question: str, answer: Answer) -> str | None:
+        if client is None:  # no cookie (a script, cookies blocked): nothing to keep it under
+            return None
+        if conversation is None:
+            return history.start(client, question, first=answer)
+        history.add_turn(client, conversation, question, answer)
+        return conversation
+
+    return keep
+
+
+def past_choices(history: History, client: str | None, value: str | None = None) -> Any:
+    """The dropdown of this client's kept conversations, newest first."""
+    rows = history.conversations(client) if client else []
+    choices = [render.conversation_choice(c.id, c.title, c.updated_at, c.turns) for c in rows]
+    ids = {c.id for c in rows}
+    return gr.update(choices=choices, value=value if value in ids else None)
+
+
+def reopen(pipeline: Pipeline, history: History, client: str | None,
+           conversation_id: str | None) -> tuple[Any, Any, Any, Any, str]:
+    """A kept conversation back in the chat: (chatbot, sources, copy text, state, status).
+    Each answer is rendered from its stored Answer, citations and source cards as before."""
+    if not conversation_id:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Choose a conversation first."
+    try:
+        if client is None:
+            raise NotFoundError("This browser has no kept conversations.",
+                                hint="Allow cookies for this site.")
+        conv = history.conversation(client, conversation_id)
+    except NewsragError as exc:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), str(exc)
+    state = _new_state()
+    state["conversation"] = conv.id
+    for k, turn in enumerate(conv.turns, start=1):
+        content, panel = _bubble(pipeline, turn.answer, k, turn.question)
+        state["turns"] += [{"role": "user", "content": turn.question},
+                           {"role": "assistant", "content": turn.answer.text}]
+        state["display"] += [{"role": "user", "content": render.md_escape(turn.question)},
+                             {"role": "assistant", "content": content}]
+        state["panels"].append(panel)
+    copy = render.copy_text(conv.turns[-1].answer) if conv.turns else ""
+    n = len(conv.turns)
+    status = f"Reopened “{conv.title}” ({n} answer{'' if n == 1 else 's'})."
+    return (state["display"], render.sources_panel(state["panels"]), copy, state,
+            render.md_escape(status))
+
+
+def forget(history: History, client: str | None, conversation_id: str | None,
+           state: dict[str, Any]) -> tuple[Any, str]:
+    """Deletes a kept conversation: (the chat's state, status). The chat on screen stays, but
+    is no longer kept: its next answer starts a new conversation."""
+    if not conversation_id:
+        return gr.skip(), "Choose a conversation first."
+    try:
+        if client is None:
+            raise NotFoundError("This browser has no kept conversations.",
+                                hint="Allow cookies for this site.")
+        title = next((c.title for c in history.conversations(client)
+                      if c.id == conversation_id), conversation_id)
+        history.delete(client, conversation_id)
+    except NewsragError as exc:
+        return gr.skip(), str(exc)
+    if state.get("conversation") == conversation_id:
+        state = {**state, "conversation": None}
+    return state, render.md_escape(f"Deleted the conversation “{title}”.")
+
+
+def rate(history: History, client: str | None, state: dict[str, Any], index: Any,
+         liked: Any) -> str:
+    """A 👍/👎 on the chat's message `index` (a position in the Chatbot's list: a user and an
+    assistant bubble per answer, so answer n sits at 2n+1). Clicking it again withdraws it."""
+    conversation = state.get("conversation")
+    position = index[0] if isinstance(index, list | tuple) else index
+    if not isinstance(position, int) or position < 0 or position % 2 != 1 \
+            or position >= len(state.get("display", [])):
+        return "Only a kept answer can be rated."
+    if client is None or conversation is None:
+        return "This chat is not kept, so its feedback cannot be stored."
+    turn = position // 2
+    rating = {True: 1, "Like": 1, False: -1, "Dislike": -1}.get(liked)
+    try:
+        if rating is None:
+            history.clear_rating(client, conversation, turn)
+        else:
+            history.rate(client, conversation, turn, rating)
+    except NewsragError as exc:
+        return str(exc)
+    return render.feedback_note(rating, turn + 1)
 
 
 def chat_api(pipeline: Pipeline, message: str,
@@ -233,14 +384,45 @@ def chat_api(pipeline: Pipeline, message: str,
 # --- articles tab ----------------------------------------------------------------------------
 
 
-ARTICLES_SHOWN = 200  # the newest; a large archive is browsed through the API or the CLI
+ARTICLES_PER_PAGE = 25
 
 
-def list_view(pipeline: Pipeline) -> tuple[str, Any]:
-    rows = pipeline.list_articles(ARTICLES_SHOWN)
-    return render.articles_table(rows, pipeline.article_count()), gr.update(
-        choices=[render.article_choice(r) for r in rows], value=None
-    )
+def list_view(pipeline: Pipeline, query: str = "", offset: int = 0) -> tuple[str, Any]:
+    """A page of the article list (those whose title or source contains `query`): the table
+    and the dropdown's choices."""
+    table, choices, _label, _offset = articles_view(pipeline, query, offset)
+    return table, choices
+
+
+def articles_view(pipeline: Pipeline, query: str | None, offset: int | None
+                  ) -> tuple[str, Any, str, int]:
+    """(table, dropdown choices, page label, offset) for the page at `offset`; an offset past
+    the last page shows the last page."""
+    query = (query or "").strip()
+    try:
+        require_unicode(query, "The search")
+    except InputError as exc:
+        return render.esc(str(exc)), gr.skip(), "", 0
+    offset = max(0, int(offset or 0))
+    rows, total = pipeline.find_articles(query, ARTICLES_PER_PAGE, offset)
+    if not rows and total and offset:
+        offset = (total - 1) // ARTICLES_PER_PAGE * ARTICLES_PER_PAGE
+        rows, total = pipeline.find_articles(query, ARTICLES_PER_PAGE, offset)
+    choices = gr.update(choices=[render.article_choice(r) for r in rows], value=None)
+    return (render.articles_page(rows, total, offset, query), choices,
+            render.page_label(total, offset, ARTICLES_PER_PAGE), offset)
+
+
+def read_article(pipeline: Pipeline, article_id: str | None) -> str:
+    """The reader view of one article (the list's click, which adds `#<counter>`, or the
+    dropdown)."""
+    article_id = (article_id or "").split("#", 1)[0].strip()
+    if not article_id:
+        return render.article_reader(None)
+    try:
+        return render.article_reader(pipeline.get_article(article_id))
+    except NewsragError as exc:
+        return f'<p class="nr-empty">{render.esc(str(exc))}</p>'
 
 
 def upload_files(pipeline: Pipeline, settings: Settings, paths: list[str] | None,
@@ -309,27 +491,40 @@ def delete_selected(pipeline: Pipeline, article_id: str | None) -> tuple[str, st
 # --- the page --------------------------------------------------------------------------------
 
 
-def _chatbot(height: int, examples: bool) -> gr.Chatbot:
+def _chatbot(height: int, examples: bool, feedback: bool = False) -> gr.Chatbot:
     return gr.Chatbot(
         label="Chat", elem_id="nr-chat", height=height,
         examples=[{"text": q} for q in EXAMPLES] if examples else None,
         placeholder="Ask a question about the articles. Every claim is cited [n].",
         latex_delimiters=[], sanitize_html=True, buttons=["copy"],
-        feedback_options=None,
+        feedback_options=("Like", "Dislike") if feedback else None,
     )
 
 
 def build_ui(pipeline: Pipeline, settings: Settings,
-             clients: ClientRegistry | None = None) -> gr.Blocks:
+             clients: ClientRegistry | None = None, history: History | None = None
+             ) -> gr.Blocks:
     """The full page: chat with a sources panel, and the Articles tab. `clients` knows which
-    uploads came from which client (ui/clients.py); without it only Gradio's own check runs."""
+    uploads came from which client (ui/clients.py); without it only Gradio's own check runs.
+    `history` keeps each browser's conversations and its 👍/👎 (rag/history.py); without it
+    nothing is kept and the answers have no feedback buttons."""
     demo: gr.Blocks
     with gr.Blocks(title="newsrag") as demo:
         gr.Markdown("## newsrag · cited answers from news articles")
         state = gr.State(_new_state())
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
-                chatbot = _chatbot(520, examples=True)
+                with gr.Row(visible=history is not None, elem_id="nr-past-box",
+                            equal_height=True):
+                    past = gr.Dropdown(label="Past conversations (kept in this browser)",
+                                       choices=[], elem_id="nr-past", scale=4)
+                    past_open = gr.Button("Open", elem_id="nr-past-open", scale=1,
+                                          min_width=80)
+                    past_delete = gr.Button("Delete", variant="stop", elem_id="nr-past-delete",
+                                            scale=1, min_width=80)
+                past_status = gr.Markdown(elem_id="nr-past-status")
+                chatbot = _chatbot(520, examples=True, feedback=history is not None)
+                feedback_status = gr.Markdown(elem_id="nr-feedback-status")
                 with gr.Row():
                     box = gr.Textbox(show_label=False, placeholder="Ask about the articles…",
                                      elem_id="nr-question", scale=5, autofocus=True)
@@ -340,7 +535,7 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                     undated = gr.Checkbox(label="Include undated articles",
                                           value=settings.include_undated, elem_id="nr-undated")
                 with gr.Row():
-                    clear = gr.Button("Clear chat", elem_id="nr-clear")
+                    clear = gr.Button("New chat" if history else "Clear chat", elem_id="nr-clear")
                     copy = gr.Button("Copy answer with sources", elem_id="nr-copy")
                 with gr.Accordion("Answer with sources (plain text)", open=False):
                     copy_box = gr.Textbox(show_label=False, lines=5, interactive=False,
@@ -349,8 +544,21 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 sources = gr.HTML(render.sources_panel([]), elem_id="nr-sources")
 
         with gr.Tab("Articles"):
+            with gr.Row():
+                search = gr.Textbox(show_label=False, placeholder="Search titles and sources…",
+                                    elem_id="nr-article-search", scale=5)
+                search_go = gr.Button("Search", elem_id="nr-article-search-go", scale=1)
+            offset = gr.State(0)
             table = gr.HTML(elem_id="nr-articles")
-            refresh = gr.Button("Refresh list", size="sm")
+            with gr.Row():
+                prev_page = gr.Button("← Newer", size="sm", elem_id="nr-prev")
+                page_label = gr.Markdown(elem_id="nr-page")
+                next_page = gr.Button("Older →", size="sm", elem_id="nr-next")
+                refresh = gr.Button("Refresh list", size="sm")
+            # The list's click handler (HEAD) writes the clicked article's id here.
+            read_id = gr.Textbox(elem_id="nr-read-id", elem_classes=["nr-hidden"],
+                                 show_label=False, container=False)
+            reader = gr.HTML(render.article_reader(None), elem_id="nr-reader")
             files = gr.File(label="Upload articles (.txt .md .html .json .jsonl .xml .rss .atom)",
                             file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
                             elem_id="nr-upload")
@@ -366,53 +574,117 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 yes = gr.Button("Yes, delete it", variant="stop", elem_id="nr-delete-yes")
                 no = gr.Button("Cancel", elem_id="nr-delete-no")
 
-        def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool
-                   ) -> Iterator[tuple[Any, ...]]:
-            yield from respond(pipeline, settings, message, st, lo, hi, include_undated=und)
+        def keep_for(request: gr.Request | None) -> Keeper | None:
+            if history is None or request is None:
+                return None
+            return keeper(history, client_id(request.headers))
+
+        def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool,
+                   request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            yield from respond(pipeline, settings, message, st, lo, hi, include_undated=und,
+                               keep=keep_for(request))
 
         def on_example(st: dict[str, Any], lo: str, hi: str, und: bool,
-                       evt: gr.SelectData) -> Iterator[tuple[Any, ...]]:
+                       evt: gr.SelectData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-            yield from respond(pipeline, settings, value, st, lo, hi, include_undated=und)
+            yield from respond(pipeline, settings, value, st, lo, hi, include_undated=und,
+                               keep=keep_for(request))
+
+        def on_past(st: dict[str, Any], request: gr.Request) -> Any:
+            if history is None:
+                return gr.skip()
+            return past_choices(history, client_id(request.headers), st.get("conversation"))
+
+        def on_reopen(conv: str | None, request: gr.Request) -> tuple[Any, ...]:
+            if history is None:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+            return reopen(pipeline, history, client_id(request.headers), conv)
+
+        def on_forget(conv: str | None, st: dict[str, Any],
+                      request: gr.Request) -> tuple[Any, ...]:
+            if history is None:
+                return gr.skip(), "", gr.skip()
+            client = client_id(request.headers)
+            new_state, note = forget(history, client, conv, st)
+            return new_state, note, past_choices(history, client)
+
+        def on_like(st: dict[str, Any], evt: gr.LikeData, request: gr.Request) -> str:
+            if history is None:
+                return ""
+            return rate(history, client_id(request.headers), st, evt.index, evt.liked)
 
         chat_out = [chatbot, sources, copy_box, state, box]
         private: dict[str, Any] = {"api_visibility": "private"}
-        box.submit(on_ask, [box, state, since, until, undated], chat_out, **private)
-        ask.click(on_ask, [box, state, since, until, undated], chat_out, **private)
-        chatbot.example_select(on_example, [state, since, until, undated], chat_out, **private)
-        clear.click(clear_chat, None, chat_out, **private)
+        box.submit(on_ask, [box, state, since, until, undated], chat_out, **private).then(
+            on_past, [state], [past], **private)
+        ask.click(on_ask, [box, state, since, until, undated], chat_out, **private).then(
+            on_past, [state], [past], **private)
+        chatbot.example_select(on_example, [state, since, until, undated], chat_out,
+                               **private).then(on_past, [state], [past], **private)
+        clear.click(clear_chat, None, chat_out, **private).then(
+            on_past, [state], [past], **private)
         copy.click(None, [copy_box], None, js=_COPY_JS, **private)
+        past_open.click(on_reopen, [past], [chatbot, sources, copy_box, state, past_status],
+                        **private)
+        past_delete.click(on_forget, [past, state], [state, past_status, past], **private)
+        chatbot.like(on_like, [state], [feedback_status], **private)
 
-        def on_list() -> tuple[str, Any]:
-            return list_view(pipeline)
+        def on_page(query: str, at: int) -> tuple[Any, ...]:
+            return articles_view(pipeline, query, at)
+
+        def on_search(query: str) -> tuple[Any, ...]:
+            return articles_view(pipeline, query, 0)
+
+        def on_step(step: int) -> Callable[[str, int], tuple[Any, ...]]:
+            def go(query: str, at: int) -> tuple[Any, ...]:
+                return articles_view(pipeline, query, max(0, int(at or 0) + step))
+            return go
+
+        def on_read(article_id: str | None) -> str:
+            return read_article(pipeline, article_id)
 
         def on_upload(paths: list[str] | None, replace_same: bool,
-                      request: gr.Request) -> tuple[str, str, Any]:
+                      request: gr.Request) -> tuple[Any, ...]:
             if clients is None:
-                return upload_files(pipeline, settings, paths, demo.upload_file_set,
+                done = upload_files(pipeline, settings, paths, demo.upload_file_set,
                                     replace_same)
-            registry, session = clients, request.session_hash
-            mine = registry.files_of(client_id(request.headers)) & set(demo.upload_file_set)
-            return upload_files(pipeline, settings, paths, mine, replace_same,
-                                cancelled=lambda: registry.is_gone(session))
+            else:
+                registry, session = clients, request.session_hash
+                mine = registry.files_of(client_id(request.headers)) & set(demo.upload_file_set)
+                done = upload_files(pipeline, settings, paths, mine, replace_same,
+                                    cancelled=lambda: registry.is_gone(session))
+            return (*done, "", *articles_view(pipeline, "", 0)[2:])
 
         def on_confirm(article_id: str | None) -> tuple[Any, str, str | None, str]:
             return confirm_delete(pipeline, article_id)
 
-        def on_delete(article_id: str | None) -> tuple[str, str, Any, Any, None]:
-            return (*delete_selected(pipeline, article_id), gr.update(visible=False), None)
+        def on_delete(article_id: str | None) -> tuple[Any, ...]:
+            return (*delete_selected(pipeline, article_id), gr.update(visible=False), None,
+                    "", *articles_view(pipeline, "", 0)[2:], render.article_reader(None))
 
         def on_keep() -> tuple[Any, None, str]:
             return gr.update(visible=False), None, "Nothing was deleted."
 
-        demo.load(on_list, None, [table, pick], **private)
-        refresh.click(on_list, None, [table, pick], **private)
-        files.upload(on_upload, [files, replace], [status, table, pick], **private)
+        def on_pick(article_id: str | None) -> tuple[Any, None, Any]:
+            reading = read_article(pipeline, article_id) if article_id else gr.skip()
+            return gr.update(visible=False), None, reading
+
+        page_out = [table, pick, page_label, offset]
+        demo.load(on_page, [search, offset], page_out, **private).then(
+            on_past, [state], [past], **private)
+        refresh.click(on_page, [search, offset], page_out, **private)
+        search.submit(on_search, [search], page_out, **private)
+        search_go.click(on_search, [search], page_out, **private)
+        prev_page.click(on_step(-ARTICLES_PER_PAGE), [search, offset], page_out, **private)
+        next_page.click(on_step(ARTICLES_PER_PAGE), [search, offset], page_out, **private)
+        read_id.change(on_read, [read_id], [reader], **private)
+        files.upload(on_upload, [files, replace],
+                     [status, table, pick, search, page_label, offset], **private)
         delete.click(on_confirm, [pick], [confirm_row, question, pending, status], **private)
-        yes.click(on_delete, [pending], [status, table, pick, confirm_row, pending], **private)
+        yes.click(on_delete, [pending], [status, table, pick, confirm_row, pending, search,
+                                         page_label, offset, reader], **private)
         no.click(on_keep, None, [confirm_row, pending, status], **private)
-        pick.change(lambda: (gr.update(visible=False), None), None, [confirm_row, pending],
-                    **private)
+        pick.change(on_pick, [pick], [confirm_row, pending, reader], **private)
 
         def chat(message: str, history: list[dict[str, str]] | None = None) -> dict[str, Any]:
             """Answer a question about the articles. Returns the newsrag Answer JSON:

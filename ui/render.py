@@ -327,3 +327,78 @@ def ingest_summary(reports: Sequence[IngestReport], problems: Sequence[str] = ()
     if errors:
         text += "\nRejected:\n" + "\n".join(f"- {e}" for e in errors)
     return text
+
+
+# --- the Articles tab: a searchable page of articles and a reader ----------------------------
+
+
+def articles_page(rows: Sequence[ArticleSummary], total: int, offset: int,
+                  query: str = "") -> str:
+    """One page of the Articles tab: which of how many are shown (matching `query`, if any),
+    then the table. Each row carries its id (`data-read`): a click opens the reader."""
+    if not rows:
+        if query.strip():
+            return f'<p class="nr-empty">No article title or source contains “{esc(query)}”.</p>'
+        if offset:
+            return f'<p class="nr-empty">No articles past number {offset:,}.</p>'
+        return '<p class="nr-empty">No articles yet. Upload some below.</p>'
+    matching = f" matching “{esc(query.strip())}”" if query.strip() else ""
+    head = (f'<p class="nr-more">Articles {offset + 1:,}–{offset + len(rows):,} of '
+            f"{total:,}{matching}. Click an article to read it.</p>")
+    body = "".join(
+        f'<tr class="nr-row" data-read="{esc(r.id)}" tabindex="0">'
+        f'<td><a class="nr-read" href="#nr-reader" data-read="{esc(r.id)}">{esc(r.title)}</a></td>'
+        f"<td>{esc(display_date(r.date))}</td>"
+        f"<td>{esc(outlet(r.source, r.url) or '')}</td>"
+        f'<td class="nr-num">{r.chunks}</td><td><code>{esc(r.id)}</code></td>'
+        "</tr>"
+        for r in rows
+    )
+    return (
+        f'{head}<table class="nr-articles"><thead><tr><th>Title</th><th>Date</th>'
+        f"<th>Source</th><th>Chunks</th><th>Id</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def page_label(total: int, offset: int, per_page: int) -> str:
+    pages = max(1, -(-total // per_page))
+    return f"Page {offset // per_page + 1} of {pages}"
+
+
+READER_EMPTY = '<p class="nr-empty">Click an article in the list to read it here.</p>'
+
+
+def article_reader(article: Article | None) -> str:
+    """The reader view: title, outlet and date, id and link, then the whole stored text (as
+    text: an article's markup is shown, never run)."""
+    if article is None:
+        return READER_EMPTY
+    when = display_article_date(article.date, article.date_inferred)
+    meta = " · ".join(x for x in (outlet(article.source, article.url), when) if x)
+    link = ""
+    if article.url and urlsplit(article.url).scheme in ("http", "https"):
+        link = (f' · <a href="{esc(article.url)}" target="_blank" rel="noopener noreferrer">'
+                "original</a>")
+    return (f'<article class="nr-reader-view" data-id="{esc(article.id)}">'
+            f'<h3 class="nr-reader-title">{esc(article.title)}</h3>'
+            f'<p class="nr-meta">{esc(meta)} · <code>{esc(article.id)}</code>{link}</p>'
+            f'<div class="nr-reader-text">{esc(article.text)}</div></article>')
+
+
+# --- kept conversations ----------------------------------------------------------------------
+
+
+def conversation_choice(conv_id: str, title: str, updated_at: float, turns: int
+                        ) -> tuple[str, str]:
+    """(label, value) for the list of past conversations (the dropdown shows labels as text)."""
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(updated_at, UTC)
+    stamp = f"{when.day} {when.strftime('%b %Y %H:%M')} UTC"
+    return f"{title} · {stamp} · {turns} answer{'' if turns == 1 else 's'}", conv_id
+
+
+def feedback_note(rating: int | None, k: int) -> str:
+    if rating is None:
+        return f"Your verdict on answer {k} was withdrawn."
+    return f"Thanks: {'👍' if rating > 0 else '👎'} kept for answer {k}."

@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 
 from rag.api import API_KEY_ENV, api_key_from_env, create_app
 from rag.errors import NewsragError
+from rag.history import History
 from rag.http_guard import FramePolicy, parse_origins
 from rag.pipeline import Pipeline
 from rag.settings import Settings
@@ -58,7 +59,9 @@ def create_server_app(pipeline: Pipeline, settings: Settings,
     embed = build_embed(pipeline, settings)
     embed.queue(default_concurrency_limit=CONCURRENCY)
     gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, footer_links=[], **page)
-    blocks = build_ui(pipeline, settings, clients)
+    # Conversations and feedback beside the index, kept per browser (the clients' cookie).
+    history = History.beside(settings.index_dir)
+    blocks = build_ui(pipeline, settings, clients, history)
     blocks.queue(default_concurrency_limit=CONCURRENCY)
     gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=["api"], **page)
     # Gradio checks the paths an event hands to a file component (only files it received in

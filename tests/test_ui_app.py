@@ -1,0 +1,164 @@
+"""The page's adapters (ui/app.py) without a browser: kept conversations, feedback, and the
+Articles tab's search, pages and reader, on the real store with the fake embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.history import History
+from rag.pipeline import Pipeline
+from rag.types import Article, ArticleSummary
+from tests.conftest import SAMPLE_DIR
+from ui import app, render
+
+ME, OTHER = "client-aaaaaaaaaaaaaaaaaaaa", "client-bbbbbbbbbbbbbbbbbbbb"
+QUESTIONS = ["When must US troops leave Niger?", "How many US troops are in Niger?"]
+
+
+@pytest.fixture
+def pipe(fake_pipeline: Pipeline) -> Pipeline:
+    fake_pipeline.ingest([SAMPLE_DIR])
+    return fake_pipeline
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    h = History(tmp_path / "chats.sqlite")
+    yield h
+    h.close()
+
+
+def _chat(pipe: Pipeline, history: History, client: str | None,
+          questions: list[str]) -> dict[str, Any]:
+    state = app._new_state()
+    for q in questions:
+        *_, last = app.respond(pipe, pipe.settings, q, state,
+                               keep=app.keeper(history, client))
+        state = last[3]
+    return state
+
+
+def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
+        pipe: Pipeline, history: History) -> None:
+    shown = _chat(pipe, history, ME, QUESTIONS)
+    assert shown["conversation"]
+    (kept,) = history.conversations(ME)
+    assert (kept.id, kept.title, kept.turns) == (shown["conversation"], QUESTIONS[0], 2)
+
+    chat, sources, copy, state, status = app.reopen(pipe, history, ME, kept.id)
+    assert chat == shown["display"]  # the same bubbles, [n] links to each answer's own cards
+    assert state == shown
+    assert sources == render.sources_panel(shown["panels"])
+    assert 'id="nr-a2-sources"' in sources and 'id="nr-a1-sources"' in sources
+    assert copy.startswith(history.conversation(ME, kept.id).turns[-1].answer.text)
+    assert "Reopened" in status
+
+
+def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
+        pipe: Pipeline, history: History) -> None:
+    first = _chat(pipe, history, ME, QUESTIONS[:1])
+    state = app.reopen(pipe, history, ME, first["conversation"])[3]
+    *_, last = app.respond(pipe, pipe.settings, QUESTIONS[1], state,
+                           keep=app.keeper(history, ME))
+    assert last[3]["conversation"] == first["conversation"]
+    assert [c.turns for c in history.conversations(ME)] == [2]
+
+
+def test_another_browser_cannot_reopen_or_delete_it(pipe: Pipeline, history: History) -> None:
+    conv = _chat(pipe, history, ME, QUESTIONS[:1])["conversation"]
+    *skipped, status = app.reopen(pipe, history, OTHER, conv)
+    assert "No conversation" in status
+    state, status = app.forget(history, OTHER, conv, app._new_state())
+    assert "No conversation" in status
+    assert history.conversations(ME)
+    assert app.past_choices(history, OTHER)["choices"] == []
+
+
+def test_a_chat_without_a_client_cookie_is_answered_but_not_kept(
+        pipe: Pipeline, history: History) -> None:
+    state = _chat(pipe, history, None, QUESTIONS[:1])
+    assert state["conversation"] is None and state["display"]
+    assert "not kept" in app.rate(history, None, state, 1, True)
+
+
+def test_deleting_the_open_conversation_unlinks_the_chat(pipe: Pipeline,
+                                                         history: History) -> None:
+    state = _chat(pipe, history, ME, QUESTIONS[:1])
+    new_state, status = app.forget(history, ME, state["conversation"], state)
+    assert "Deleted the conversation" in status and QUESTIONS[0] in status
+    assert new_state["conversation"] is None and new_state["display"] == state["display"]
+    assert history.conversations(ME) == []
+
+
+def test_thumbs_on_an_answer_store_its_question_answer_and_citations(
+        pipe: Pipeline, history: History) -> None:
+    state = _chat(pipe, history, ME, QUESTIONS)
+    assert "👍 kept for answer 2" in app.rate(history, ME, state, 3, True)
+    assert "👎 kept for answer 1" in app.rate(history, ME, state, [1, 0], False)
+    rows = {f.turn: f.to_dict() for f in history.feedback()}
+    kept = history.conversation(ME, state["conversation"]).turns
+    assert rows[1]["rating"] == "up" and rows[1]["question"] == QUESTIONS[1]
+    assert rows[1]["citations"] == [c.to_dict() for c in kept[1].answer.citations]
+    assert rows[0]["rating"] == "down"
+    assert "withdrawn" in app.rate(history, ME, state, 3, None)
+    assert [f.turn for f in history.feedback()] == [0]
+
+
+@pytest.mark.parametrize("index", [0, 2, 4, 99, -1, "x"])
+def test_thumbs_on_anything_but_a_kept_answer_store_nothing(
+        pipe: Pipeline, history: History, index: Any) -> None:
+    state = _chat(pipe, history, ME, QUESTIONS)
+    assert "Only a kept answer" in app.rate(history, ME, state, index, True)
+    assert list(history.feedback()) == []
+
+
+# --- the Articles tab ------------------------------------------------------------------------
+
+
+def test_the_article_list_pages_through_the_archive(pipe: Pipeline,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app, "ARTICLES_PER_PAGE", 2)
+    every = pipe.list_articles()
+    seen: list[str] = []
+    for at in (0, 2, 4):
+        table, choices, label, offset = app.articles_view(pipe, "", at)
+        assert offset == at and label == f"Page {at // 2 + 1} of 3"
+        seen += [v for _, v in choices["choices"]]
+        assert f"Articles {at + 1}–" in table
+    assert seen == [a.id for a in every]
+    # past the end: the last page
+    assert app.articles_view(pipe, "", 40)[3] == 4
+
+
+def test_the_article_search_matches_titles_and_sources(pipe: Pipeline) -> None:
+    table, choices, label, _ = app.articles_view(pipe, "  withdraw ", 0)
+    ids = [v for _, v in choices["choices"]]
+    assert ids and all("withdraw" in pipe.get_article(i).title.lower() for i in ids)
+    assert "matching “withdraw”" in table
+    table, choices, *_ = app.articles_view(pipe, "<b>nothing</b>", 0)
+    assert choices["choices"] == [] and "&lt;b&gt;" in table and "<b>" not in table
+
+
+def test_clicking_an_article_opens_its_whole_text_in_the_reader(pipe: Pipeline) -> None:
+    first = pipe.list_articles()[0]
+    table = app.articles_view(pipe, "", 0)[0]
+    assert f'data-read="{first.id}"' in table
+    html = app.read_article(pipe, f"{first.id}#3")  # the page script's counter is ignored
+    article = pipe.get_article(first.id)
+    assert render.esc(article.text) in html and render.esc(article.title) in html
+    assert "No article" in app.read_article(pipe, "nope#1")
+    assert app.read_article(pipe, "") == render.READER_EMPTY
+
+
+def test_the_reader_shows_an_articles_markup_as_text() -> None:
+    evil = Article("a1", '<img src=x onerror="alert(1)">', "<script>x()</script> body",
+                   "2024-05-20", "x.txt", url="javascript:alert(1)")
+    html = render.article_reader(evil)
+    assert "<script>" not in html and "<img" not in html and "javascript:" not in html
+    row = ArticleSummary("a1\" onclick=\"x", "<b>t</b>", None, "s.txt", 1)
+    page = render.articles_page([row], 1, 0)
+    assert "<b>t</b>" not in page and 'onclick="x' not in page
