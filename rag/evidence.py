@@ -100,11 +100,11 @@ def feature_names() -> list[str]:
     return ["ce", "ce_gap", "ce_top", "cos", "cos_gap", "cover", "cover_title", "first",
             "position", "n_words", "age_log", "undated", "type_prob", "type_prob_any",
             "novel_entities", "question_share", "article_best", "article_share", "neighbour",
-            "has_neighbour"]
+            "has_neighbour", "entity_cover"]
 
 
 def null_feature_names() -> list[str]:
-    return ["bias", *[f"wh={wh}" for wh in WH_TYPES]]
+    return ["bias", *[f"wh={wh}" for wh in WH_TYPES], "entities_missing"]
 
 
 _F = {name: i for i, name in enumerate(feature_names())}
@@ -152,6 +152,7 @@ def features(question: str, info: QuestionInfo, type_probs: dict[str, float],
     for s in sentences:
         best_in[s.article] = max(best_in.get(s.article, -1e9), s.logit)
     by_place = {(s.article, s.index): s.logit for s in sentences}
+    q_entities = question_entities(info)
     for r, (s, st) in enumerate(zip(sentences, sent_terms, strict=True)):
         f = feats[r]
         # An article that says much about the question supports each of its sentences, and a
@@ -185,14 +186,33 @@ def features(question: str, info: QuestionInfo, type_probs: dict[str, float],
             else 0.0
         f[_F["novel_entities"]] = math.log1p(sum(sp.label in entity_labels for sp in novel)) / 3
         f[_F["question_share"]] = (len(st & set(q_terms)) / len(st)) if st else 0.0
+        if q_entities:  # the things the question names, said in the sentence or its title
+            where = f" {normalize_answer(s.title)} {normalize_answer(s.text)} "
+            f[_F["entity_cover"]] = sum(f" {e} " in where for e in q_entities) / len(q_entities)
+        else:
+            f[_F["entity_cover"]] = 1.0
     return feats
 
 
-def null_features(info: QuestionInfo) -> np.ndarray:
+def question_entities(info: QuestionInfo) -> list[str]:
+    """The named things of the question (spaCy's NER), normalised; matched as whole words."""
+    return [e for e in dict.fromkeys(normalize_answer(x) for x in info.entities) if e]
+
+
+def null_features(info: QuestionInfo, sentences: Sequence[EvidenceIn] = ()) -> np.ndarray:
+    """The "none of them" option's row: the asking word, and the share of the things the
+    question names that no candidate (nor its title) says: a question about someone the
+    articles never mention is one they don't answer."""
     names = null_feature_names()
     f = np.zeros(len(names), dtype=np.float32)
     f[0] = 1.0
     f[names.index(f"wh={info.wh}")] = 1.0
+    q_entities = question_entities(info)
+    if q_entities:
+        said = " ".join(f" {normalize_answer(s.title)} {normalize_answer(s.text)} "
+                        for s in sentences)
+        f[names.index("entities_missing")] = sum(
+            f" {e} " not in said for e in q_entities) / len(q_entities)
     return f
 
 

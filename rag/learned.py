@@ -114,7 +114,7 @@ class LearnedAnswerer:
                           c.passage.date, tuple(sp), c.article_id)
                for c, x, sp in zip(pool, logits, spans, strict=True)]
         p, _ = self.evidence.probabilities(features(question, info, types, ins, as_of),
-                                           null_features(info))
+                                           null_features(info, ins))
         order = np.argsort(-p, kind="stable")
         k = int(order[0])
         cited = pool[k]

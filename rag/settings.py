@@ -21,7 +21,7 @@ ENV_PREFIX = "NEWSRAG_"
 # (rag/train/train_evidence.py prints the curves): the abstain threshold is the lowest whose
 # wrong answers stay within 15% of the questions; the short-answer one shows a short answer
 # when it is right about half the time or more.
-ABSTAIN_THRESHOLD = 0.25
+ABSTAIN_THRESHOLD = 0.2
 SHORT_ANSWER_THRESHOLD = 0.4
 
 

@@ -150,6 +150,32 @@ def score_with(rows: Sequence[Q], folders: Sequence[Path]) -> None:
             s.logit = logit
 
 
+def mismatched(rows: Sequence[Q], folders: Sequence[Path]) -> list[Q]:
+    """Each question again, over the candidates of a question from another week: questions
+    about things an archive does not hold, which must go to "none". RealTimeQA's own articles
+    were found by searching for the question, so without these the chooser would rarely see
+    a question its candidates don't answer at all."""
+    import random
+    from dataclasses import replace
+
+    from rag.rank import CrossEncoderRanker
+
+    rankers = [CrossEncoderRanker(f) for f in folders]
+    rng = random.Random(SEED)
+    out = []
+    for r in rows:
+        other = rng.choice(rows)
+        while other.week == r.week:
+            other = rng.choice(rows)
+        sents = [replace(s, right=False) for s in other.sents]
+        logits = rankers[1 - r.fold].logits(r.question, [s.text for s in sents])
+        for s, logit in zip(sents, logits, strict=True):
+            s.logit = logit
+        out.append(Q(f"{r.qid}~{other.qid}", r.week, r.date, r.question, r.info, False, r.gold,
+                     r.fold, sents))
+    return out
+
+
 def gold_label(r: Q) -> str | None:
     """The entity label of the gold answer as the NER model tags it inside a right sentence."""
     g = normalize_answer(r.gold)
@@ -203,7 +229,7 @@ def matrices(rows: Sequence[Q], types: AnswerTypeModel | Sequence[AnswerTypeMode
         tp = model.probabilities(r.question, r.info)
         ins = [EvidenceIn(s.text, s.logit, s.cosine, s.title, s.index, s.date, s.spans,
                           f"{s.title}|{s.date}") for s in r.sents]
-        out.append((features(r.question, r.info, tp, ins, r.date), null_features(r.info),
+        out.append((features(r.question, r.info, tp, ins, r.date), null_features(r.info, ins),
                     np.array([s.right for s in r.sents], dtype=bool)))
     return out
 
@@ -346,23 +372,34 @@ def main() -> None:
         score_with(rows, args.fold_rankers)
         with scored.open("wb") as f:
             pickle.dump(rows, f)
+    negatives = args.cache.with_suffix(".mismatched.pkl")
+    if negatives.exists():
+        with negatives.open("rb") as f:
+            neg_rows: list[Q] = pickle.load(f)  # our own scratch file, never shipped
+    else:
+        neg_rows = mismatched(rows, args.fold_rankers)
+        with negatives.open("wb") as f:
+            pickle.dump(neg_rows, f)
     halves = [[r for r in rows if r.fold == k] for k in (0, 1)]
     fold_types = [fit_types(h) for h in halves]
     mats = matrices(rows, fold_types)  # out-of-fold answer types
+    neg_mats = matrices(neg_rows, fold_types)
     sgroups = span_groups(rows, fold_types, embed)
     res: list[Outcome] = []
     for k in (0, 1):
         idx = [i for i, r in enumerate(rows) if r.fold == k]
         test = [i for i, r in enumerate(rows) if r.fold != k]
         spans = SpanModel(fit_softmax([g for i in idx for g in sgroups[i]], SPAN_L2))
-        model = fit_evidence([mats[i] for i in idx], fold_types[k], spans)
+        model = fit_evidence([mats[i] for i in idx] + [neg_mats[i] for i in idx],
+                             fold_types[k], spans)
         res += outcomes(model, [rows[i] for i in test], [mats[i] for i in test], fold_types,
                         embed)
     report("2024 out of fold", res)
     spans = SpanModel(fit_softmax([g for gs in sgroups for g in gs], SPAN_L2))
-    model = fit_evidence(mats, fit_types(rows), spans)
+    model = fit_evidence(mats + neg_mats, fit_types(rows), spans)
     meta = {"seed": SEED, "weeks": WEEKS, "folds": list(FOLDS), "l2": L2, "span_l2": SPAN_L2,
             "keyword_pool": KEYWORD_POOL, "questions": len(rows),
+            "mismatched_questions": len(neg_rows),
             "out_of_fold": {"sentence_right": float(np.mean([o.right for o in res])),
                             "ranker_top_right": float(np.mean([o.ranker_right for o in res])),
                             "short_right": float(np.mean([o.short_right for o in res]))},
