@@ -54,7 +54,7 @@ def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
     assert state == shown
     assert sources == render.sources_panel(shown["panels"])
     assert 'id="nr-a2-sources"' in sources and 'id="nr-a1-sources"' in sources
-    assert copy.startswith(history.conversation(ME, kept.id).turns[-1].answer.text)
+    assert copy == render.copy_text(history.conversation(ME, kept.id).turns[-1].answer)
     assert "Reopened" in status
 
 
@@ -82,7 +82,7 @@ def test_a_chat_without_a_client_cookie_is_answered_but_not_kept(
         pipe: Pipeline, history: History) -> None:
     state = _chat(pipe, history, None, QUESTIONS[:1])
     assert state["conversation"] is None and state["display"]
-    assert "not kept" in app.rate(history, None, state, 1, True)
+    assert "not kept" in app.rate(history, None, state, 1, True)[1]
 
 
 def test_deleting_the_open_conversation_unlinks_the_chat(pipe: Pipeline,
@@ -97,14 +97,16 @@ def test_deleting_the_open_conversation_unlinks_the_chat(pipe: Pipeline,
 def test_thumbs_on_an_answer_store_its_question_answer_and_citations(
         pipe: Pipeline, history: History) -> None:
     state = _chat(pipe, history, ME, QUESTIONS)
-    assert "👍 kept for answer 2" in app.rate(history, ME, state, 3, True)
-    assert "👎 kept for answer 1" in app.rate(history, ME, state, [1, 0], False)
+    state, note = app.rate(history, ME, state, 3, True)
+    assert "👍 kept for answer 2" in note
+    state, note = app.rate(history, ME, state, [1, 0], False)
+    assert "👎 kept for answer 1" in note
     rows = {f.turn: f.to_dict() for f in history.feedback()}
     kept = history.conversation(ME, state["conversation"]).turns
     assert rows[1]["rating"] == "up" and rows[1]["question"] == QUESTIONS[1]
     assert rows[1]["citations"] == [c.to_dict() for c in kept[1].answer.citations]
     assert rows[0]["rating"] == "down"
-    assert "withdrawn" in app.rate(history, ME, state, 3, None)
+    assert "withdrawn" in app.rate(history, ME, state, 3, None)[1]
     assert [f.turn for f in history.feedback()] == [0]
 
 
@@ -112,7 +114,7 @@ def test_thumbs_on_an_answer_store_its_question_answer_and_citations(
 def test_thumbs_on_anything_but_a_kept_answer_store_nothing(
         pipe: Pipeline, history: History, index: Any) -> None:
     state = _chat(pipe, history, ME, QUESTIONS)
-    assert "Only a kept answer" in app.rate(history, ME, state, index, True)
+    assert "Only a kept answer" in app.rate(history, ME, state, index, True)[1]
     assert list(history.feedback()) == []
 
 
@@ -162,3 +164,20 @@ def test_the_reader_shows_an_articles_markup_as_text() -> None:
     row = ArticleSummary("a1\" onclick=\"x", "<b>t</b>", None, "s.txt", 1)
     page = render.articles_page([row], 1, 0)
     assert "<b>t</b>" not in page and 'onclick="x' not in page
+
+
+def test_a_comment_goes_with_the_last_verdict_and_a_huge_one_is_refused_and_kept(
+        pipe: Pipeline, history: History) -> None:
+    from rag.history import MAX_COMMENT_CHARS
+
+    state = _chat(pipe, history, ME, QUESTIONS)
+    box, status = app.comment(history, ME, state, "Wrong date.")
+    assert "first" in status and list(history.feedback()) == []  # nothing rated yet
+    state, _ = app.rate(history, ME, state, 3, False)
+    box, status = app.comment(history, ME, state, "x" * (MAX_COMMENT_CHARS + 1))
+    assert "longer than" in status and not isinstance(box, str)  # the box keeps the text
+    assert [f.comment for f in history.feedback()] == [""]
+    box, status = app.comment(history, ME, state, "  The source is a year old.  ")
+    assert box == "" and "👎 on answer 2" in status
+    (fb,) = history.feedback()
+    assert (fb.turn, fb.rating, fb.comment) == (1, -1, "The source is a year old.")

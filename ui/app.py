@@ -348,16 +348,17 @@ def forget(history: History, client: str | None, conversation_id: str | None,
 
 
 def rate(history: History, client: str | None, state: dict[str, Any], index: Any,
-         liked: Any) -> str:
+         liked: Any) -> tuple[dict[str, Any], str]:
     """A 👍/👎 on the chat's message `index` (a position in the Chatbot's list: a user and an
-    assistant bubble per answer, so answer n sits at 2n+1). Clicking it again withdraws it."""
+    assistant bubble per answer, so answer n sits at 2n+1); clicking it again withdraws it.
+    Returns (state, status); the state remembers the verdict, for a comment on it."""
     conversation = state.get("conversation")
     position = index[0] if isinstance(index, list | tuple) else index
     if not isinstance(position, int) or position < 0 or position % 2 != 1 \
             or position >= len(state.get("display", [])):
-        return "Only a kept answer can be rated."
+        return state, "Only a kept answer can be rated."
     if client is None or conversation is None:
-        return "This chat is not kept, so its feedback cannot be stored."
+        return state, "This chat is not kept, so its feedback cannot be stored."
     turn = position // 2
     rating = {True: 1, "Like": 1, False: -1, "Dislike": -1}.get(liked)
     try:
@@ -366,8 +367,24 @@ def rate(history: History, client: str | None, state: dict[str, Any], index: Any
         else:
             history.rate(client, conversation, turn, rating)
     except NewsragError as exc:
-        return str(exc)
-    return render.feedback_note(rating, turn + 1)
+        return state, str(exc)
+    rated = None if rating is None else [conversation, turn, rating]
+    return {**state, "rated": rated}, render.feedback_note(rating, turn + 1)
+
+
+def comment(history: History, client: str | None, state: dict[str, Any],
+            text: str | None) -> tuple[Any, str]:
+    """A comment on the last 👍/👎 given in this chat: (comment box, status). The box keeps
+    the text when it cannot be stored (too long, nothing rated yet), so nothing typed is lost."""
+    rated = state.get("rated")
+    if not rated or client is None:
+        return gr.skip(), "Click 👍 or 👎 on an answer first; the comment goes with it."
+    conversation, turn, rating = rated
+    try:
+        history.rate(client, conversation, turn, rating, comment=text or "")
+    except NewsragError as exc:
+        return gr.skip(), render.md_escape(str(exc))
+    return "", f"Comment kept with your {'👍' if rating > 0 else '👎'} on answer {turn + 1}."
 
 
 def chat_api(pipeline: Pipeline, message: str,
@@ -525,6 +542,11 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 past_status = gr.Markdown(elem_id="nr-past-status")
                 chatbot = _chatbot(520, examples=True, feedback=history is not None)
                 feedback_status = gr.Markdown(elem_id="nr-feedback-status")
+                with gr.Row(visible=history is not None):
+                    note = gr.Textbox(show_label=False, elem_id="nr-feedback-comment", scale=5,
+                                      placeholder="Why? (optional, goes with your last 👍/👎)")
+                    send_note = gr.Button("Send comment", size="sm", scale=1,
+                                          elem_id="nr-feedback-send")
                 with gr.Row():
                     box = gr.Textbox(show_label=False, placeholder="Ask about the articles…",
                                      elem_id="nr-question", scale=5, autofocus=True)
@@ -608,10 +630,16 @@ def build_ui(pipeline: Pipeline, settings: Settings,
             new_state, note = forget(history, client, conv, st)
             return new_state, note, past_choices(history, client)
 
-        def on_like(st: dict[str, Any], evt: gr.LikeData, request: gr.Request) -> str:
+        def on_like(st: dict[str, Any], evt: gr.LikeData,
+                    request: gr.Request) -> tuple[Any, str]:
             if history is None:
-                return ""
+                return gr.skip(), ""
             return rate(history, client_id(request.headers), st, evt.index, evt.liked)
+
+        def on_note(st: dict[str, Any], text: str, request: gr.Request) -> tuple[Any, str]:
+            if history is None:
+                return gr.skip(), ""
+            return comment(history, client_id(request.headers), st, text)
 
         chat_out = [chatbot, sources, copy_box, state, box]
         private: dict[str, Any] = {"api_visibility": "private"}
@@ -627,7 +655,9 @@ def build_ui(pipeline: Pipeline, settings: Settings,
         past_open.click(on_reopen, [past], [chatbot, sources, copy_box, state, past_status],
                         **private)
         past_delete.click(on_forget, [past, state], [state, past_status, past], **private)
-        chatbot.like(on_like, [state], [feedback_status], **private)
+        chatbot.like(on_like, [state], [state, feedback_status], **private)
+        send_note.click(on_note, [state, note], [note, feedback_status], **private)
+        note.submit(on_note, [state, note], [note, feedback_status], **private)
 
         def on_page(query: str, at: int) -> tuple[Any, ...]:
             return articles_view(pipeline, query, at)

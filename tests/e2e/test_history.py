@@ -145,8 +145,13 @@ def test_a_thumbs_up_is_stored_and_newsrag_feedback_export_shows_it(
     page.locator("#nr-chat button[aria-label='Dislike']").last.click()  # a change of mind
     page.wait_for_function(
         "document.querySelector('#nr-feedback-status').innerText.includes('👎')")
+    page.fill("#nr-feedback-comment textarea, #nr-feedback-comment input", "Name missing.")
+    page.click("#nr-feedback-send")
+    page.wait_for_function(
+        "document.querySelector('#nr-feedback-status').innerText.includes('Comment kept')")
     rows = [r for r in _export(pipeline.settings.index_dir) if r["question"] == question]
-    assert len(rows) == len(before) + 1 and rows[-1]["rating"] == "down"
+    assert len(rows) == len(before) + 1
+    assert (rows[-1]["rating"], rows[-1]["comment"]) == ("down", "Name missing.")
 
 
 def test_articles_tab_searches_pages_and_opens_an_article_in_the_reader(
