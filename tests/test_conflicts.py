@@ -139,6 +139,8 @@ def test_the_troop_count_question_surfaces_the_disagreement(real_pipeline: Pipel
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known defect, issue 12: the learned reader does not "
+                   "choose the deadline sentence for this yes/no question on the sample")
 def test_a_pending_schedule_is_reported_as_superseded(real_pipeline: Pipeline) -> None:
     answer = real_pipeline.ask("Has a timeline been set for the withdrawal?")
     lead = answer.text.split("[1]")[0]

@@ -142,7 +142,7 @@ def test_the_query_engine_answers_with_newsrag_citations_as_source_nodes(
 
 def test_the_query_engine_abstains_without_sources(real_pipeline: Pipeline) -> None:
     response = NewsragQueryEngine(pipeline=real_pipeline).query(
-        "What is the population of Niamey?")
+        "Who won the 1998 football World Cup final?")
     assert response.source_nodes == []
     assert response.metadata is not None and response.metadata["abstained"] is True
     assert response.metadata["answer"]["nearest_passages"]
