@@ -166,6 +166,8 @@ class ShortAnswerOut(_Out):
     start: int
     end: int
     citation: int = Field(description="The `n` of the citation whose quote holds it.")
+    confidence: float = Field(0.0, description="The reader's probability that these words are "
+                              "the answer (shown from `short_answer_threshold` up).")
 
 
 class PassageOut(_Out):

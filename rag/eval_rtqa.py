@@ -96,6 +96,7 @@ class Record:
     right: bool = False
     right_short: bool = False
     confidence: float = 0.0
+    short_confidence: float = 0.0
     short_f1: float = 0.0
     gold_rank: int | None = None  # 1-based rank of the first retrieved passage holding the gold
     citation_precision: float | None = None  # answered questions only
@@ -115,6 +116,7 @@ def score_answer(record: Record, answer: Answer, q: rtqa.RtqaQuestion) -> None:
     record.answer, record.abstained = answer.text, answer.abstained
     record.confidence = answer.confidence
     record.short_answer = answer.short_answer.text if answer.short_answer else None
+    record.short_confidence = answer.short_answer.confidence if answer.short_answer else 0.0
     if answer.abstained:
         return
     text = m.strip_citation_markers(answer.text)

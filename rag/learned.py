@@ -185,7 +185,8 @@ class LearnedAnswerer:
                      if c.article_id == cited.article_id and c.start == cited.start)
             short = ShortAnswer(text=r.span.span.text, article_id=cited.article_id,
                                 start=cited.start + r.span.span.start,
-                                end=cited.start + r.span.span.end, citation=n)
+                                end=cited.start + r.span.span.end, citation=n,
+                                confidence=r.short_probability)
         return text, citations, short
 
 

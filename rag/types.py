@@ -155,10 +155,12 @@ class ShortAnswer:
     start: int
     end: int
     citation: int
+    confidence: float = 0.0  # the reader's probability that these words are the answer
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "article_id": self.article_id, "start": self.start,
-                "end": self.end, "citation": self.citation}
+                "end": self.end, "citation": self.citation,
+                "confidence": round(self.confidence, 4)}
 
 
 @dataclass(frozen=True)
