@@ -3,8 +3,9 @@
 General rules, no list of known stories:
 - a quantity is a number with what makes it a figure: its qualifier ("about", "more than"),
   its range ("3 to 5", "3-5"), its scale ("$3.2 billion"), its unit (a currency sign,
-  "%"/"percent") and the noun it counts: the first content word after it ("2,500 volunteer
-  firefighters" -> firefight), else the noun before it ("a workforce totalling 12,000").
+  "%"/"percent") and the noun it counts, found by part of speech (spaCy's tagger): the head
+  of the noun phrase after it ("2,500 volunteer firefighters" -> firefight, "63% of voters"),
+  else the nearest noun before it in its clause ("a workforce totalling 12,000").
   Years, days of a month, times, ordinals and numbers glued to words ("Covid-19") are no
   quantities;
 - two figures of one unit and noun disagree when they differ beyond the precision they are
@@ -24,15 +25,25 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from rag.dates import mentions
 from rag.language import CURRENCY_SYMBOLS, MONTHS, NEGATORS, QUALIFIERS, SCALES, alternation
 from rag.text import STOPWORDS, stem
 
+if TYPE_CHECKING:
+    from rag.embed import Vectors
+
 # Cosine similarity of two sentences' embeddings from which they are taken to report the same
-# event (bench/conflict_precision.py measures it on RealTimeQA pairs).
-SAME_EVENT = 0.6
+# Cosine similarity of two sentences' embeddings (the packaged MiniLM) from which they are taken
+# to report the same event: the best F1 on the 134 labelled 2024 pairs of
+# bench/conflict_precision.py (0.698; the learned cross-encoder, read both ways, did no better).
+SAME_EVENT = 0.7
 SAME_DATE_EVENT = 0.8  # dates carry no noun that says what they date: a higher bar
 
 _MON = alternation(MONTHS)
@@ -49,7 +60,6 @@ _QTY = re.compile(
 # Verbs that introduce a count ("a workforce totalling 12,000"): not the counted noun.
 _COUNT_VERBS = frozenset(stem(w) for w in "number numbering numbers total totals totaling "
                          "totalling reach reached reaching stand stands stood".split())
-_WORD = re.compile(r"[A-Za-z][\w’'-]*")
 # A deadline word right before a date: "by", "no later than", "until", "deadline of".
 _DEADLINE = re.compile(r"\b(?:by|before|until|than|deadline(?: of)?|on)[”\"’']?\s+(?:the\s+)?$",
                        re.IGNORECASE)
@@ -80,18 +90,49 @@ def _precision(raw: str, scale: float) -> float:
     return scale * 10.0 ** min(zeros, len(digits) - 1)
 
 
-def _noun(before: str, after: str) -> str:
-    # The noun after the number, within its clause; else the one before it, within its sentence.
-    after = re.split(r"[,.;:()]", after, maxsplit=1)[0]
-    before = re.split(r"[.;:]", before)[-1]
-    for w in _WORD.findall(after)[:4]:
-        if w[0].isupper() or w.lower() in STOPWORDS:
-            continue  # "American", "US": modifiers of the noun that follows
-        return stem(w.lower())
-    for w in reversed(_WORD.findall(before)[-6:]):
-        s = stem(w.lower())
-        if w[0].islower() and w.lower() not in STOPWORDS and s not in _COUNT_VERBS:
-            return s
+# Part-of-speech tags (Penn Treebank) of the words that may stand between a number and the
+# noun it counts: adjectives, participles, other nouns ("2,500 volunteer firefighters",
+# "7,376 confirmed deaths", "300 foreign soldiers").
+_NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
+_MODIFIER_TAGS = _NOUN_TAGS | {"JJ", "JJR", "JJS", "VBN", "VBG", "HYPH"}
+
+
+@lru_cache(maxsize=4096)
+def _tagged(sentence: str) -> tuple[tuple[int, str, str], ...]:
+    """(start, word, Penn tag) of each token, by spaCy's tagger (rag/nlp.py's model)."""
+    from rag.nlp import model
+
+    doc = model()(sentence, disable=["parser", "ner"])
+    return tuple((t.idx, t.text, t.tag_) for t in doc)
+
+
+def _counted_noun(sentence: str, start: int, end: int) -> str:
+    """The stem of the noun a figure at sentence[start:end] counts, by part of speech.
+
+    The last noun of the noun phrase right after the figure ("2,500 volunteer firefighters"),
+    or after an "of" ("63% of voters"); else the nearest noun before it in its clause ("a
+    workforce totalling 12,000", "the deal is worth $3 billion"); "" when there is none.
+    """
+    tokens = _tagged(sentence)
+    after = [t for t in tokens if t[0] >= end]
+    if after and after[0][1].lower() == "of":  # "63% of voters", "156 of 182 seats"
+        after = after[1:]
+        if after and after[0][2] in ("DT", "PRP$", "CD"):
+            after = after[1:]
+    noun = ""
+    for _, word, tag in after:
+        if tag not in _MODIFIER_TAGS:
+            break
+        if tag in _NOUN_TAGS:
+            noun = word
+    if noun:
+        return stem(noun.lower())
+    for _, word, tag in reversed([t for t in tokens if t[0] < start]):
+        if tag in (".", ":", ",") or word in ";:":
+            break
+        low = word.lower()
+        if tag in _NOUN_TAGS and low not in STOPWORDS and stem(low) not in _COUNT_VERBS:
+            return stem(low)
     return ""
 
 
@@ -122,7 +163,7 @@ def quantities(sentence: str) -> list[Quantity]:
                 continue  # "5-3" is a score, not a range
         # A currency or a percentage is a unit: the figure is of the noun beside it too
         # ("$3 billion deal", "63% of adults"), or two unrelated shares would be compared.
-        counted = _noun(sentence[max(0, m.start() - 60):m.start()], sentence[m.end():])
+        counted = _counted_noun(sentence, m.start(), m.end())
         unit = stem(CURRENCY_SYMBOLS[cur]) if cur else "percent" if pct else ""
         noun = f"{unit}:{counted}" if unit else counted
         if not counted:
@@ -160,6 +201,10 @@ def quantities_disagree(a: Quantity, b: Quantity) -> bool:
     if bounds and a.qualifier != b.qualifier and _same_figure(a, b):
         return True  # "more than 2,000" against "about 2,000": above it, or not
     if {a.qualifier, b.qualifier} <= {"exact"}:
+        return not _same_figure(a, b)
+    if a.qualifier == b.qualifier and a.qualifier in ("more", "less"):
+        # "At least 36 died" and "at least 97 died": both bounds hold, but the reports give
+        # different tolls, and the reader must see both.
         return not _same_figure(a, b)
     (lo_a, hi_a), (lo_b, hi_b) = _interval(a), _interval(b)
     return hi_a < lo_b or hi_b < lo_a
@@ -214,6 +259,27 @@ def disagreement(a: str, b: str, similarity: float | None = None) -> str | None:
     if (similarity is None or similarity >= SAME_DATE_EVENT) and _dates_disagree(a, b):
         return "date"
     return None
+
+
+def mask_figures(sentence: str) -> str:
+    """The sentence with each written number replaced by one placeholder, so that a model
+    compares what two reports are about, not the figures they differ on."""
+    return re.sub(rf"(?<![\w.-])(?:{_NUM})(?![\w])", "#", sentence)
+
+
+def same_event_similarity(embed: Callable[[Sequence[str]], Vectors], a: str, b: str) -> float:
+    """How alike two sentences are in meaning: the cosine of their embeddings (the packaged
+    MiniLM, rag/embed.py). From `SAME_EVENT` up they are taken to report one event."""
+    va, vb = (np.asarray(v, dtype=np.float64) for v in embed([a, b]))
+    return float(va @ vb / max(1e-12, float(np.linalg.norm(va) * np.linalg.norm(vb))))
+
+
+def conflict(a: str, b: str, embed: Callable[[Sequence[str]], Vectors]) -> str | None:
+    """What two sentences of different reports disagree on, when a model (the sentence
+    embedding) says they are about the same event; None otherwise."""
+    if not (quantities(a) and quantities(b)) and not (_dates(a) and _dates(b)):
+        return None  # nothing to compare: spare the model
+    return disagreement(a, b, similarity=same_event_similarity(embed, a, b))
 
 
 def is_pending(sentence: str) -> bool:

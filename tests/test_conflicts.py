@@ -19,11 +19,15 @@ from rag.pipeline import Pipeline
      [(12000, "nearly", "workforc")]),
     ("Fewer than 300 British soldiers remain.", [(300, "less", "soldier")]),
     ("It cost 4.2 billion dollars.", [(4.2e9, "exact", "dollar")]),
-    ("The deal is worth $3.2 billion.", [(3.2e9, "exact", "dollar:worth")]),
-    ("Prices rose 3.2% in May.", [(3.2, "exact", "percent:rose")]),
+    ("The deal is worth $3.2 billion.", [(3.2e9, "exact", "dollar:deal")]),
+    ("Prices rose 3.2% in May.", [(3.2, "exact", "percent:price")]),
     ("Of adults, 63% of voters came.", [(63, "exact", "percent:voter")]),
     ("Up to 3-5 inches of snow fell.", [(3, "range", "inch")]),
-    ("A score of 30 or more means a pass.", [(30, "more", "mean")]),
+    ("A score of 30 or more means a pass.", [(30, "more", "score")]),
+    # The counted noun is the head of the phrase after the figure, past its modifiers.
+    ("There were 7,376 confirmed deaths from the virus.", [(7376, "exact", "death")]),
+    ("About 2,500 volunteer firefighters came.", [(2500, "approx", "firefight")]),
+    ("The party took 156 of 182 total seats.", [(156, "exact", "seat"), (182, "exact", "seat")]),
     ("Sales of the Model 3 car rose.", []),  # a number after a name is part of the name
     # Years, days of a month, times, ordinals and numbers glued to names are no figures;
     # small counts are.
@@ -42,6 +46,11 @@ def test_quantities_carry_their_qualifier_unit_and_counted_noun(
     ("Three people died.", "Five people died.", None),  # number words: not read (yet)
     ("3 people died in the blast.", "5 people died in the blast.", "number"),
     ("3 to 5 inches of snow fell.", "8 inches of snow fell.", "number"),
+    # One deal, its worth written before or after the noun: the figures are of one thing.
+    ("The deal is worth $3.2 billion.", "The $3.4 billion deal was signed.", "number"),
+    # The same figure of two different things (unit or counted noun) is no disagreement.
+    ("The fund lost $5 million this year.", "The fund lost 7 million members this year.", None),
+    ("Police said 40 protesters were held.", "Police said 55 officers were hurt.", None),
     ("3 to 5 inches of snow fell.", "4 inches of snow fell.", None),
     ("About 1,000 fans came.", "About 1,020 fans came.", None),  # a round figure, rounded
     ("The $3 billion plan sends $1 billion to roads and $2 billion to rail.",
@@ -50,6 +59,8 @@ def test_quantities_carry_their_qualifier_unit_and_counted_noun(
      "The $3 billion plan sends $2 billion to roads.", "number"),
     ("Nearly 57% of voters agreed.", "More than 58% of voters agreed.", "number"),
     ("About 57% of voters agreed.", "Nearly 57% of voters agreed.", None),
+    ("At least 36 people died in the fire.", "At least 97 people died in the fire.", "number"),
+    ("At least 36 people died in the fire.", "At least 36 people died in the blaze.", None),
     ("Some 56% of adults had a dose.", "Some 63% of doses were late.", None),  # not one share
     ("The vote is on March 4, officials said.", "The vote is on March 11, officials said.",
      "date"),
@@ -146,3 +157,47 @@ def test_a_pending_schedule_is_reported_as_superseded(real_pipeline: Pipeline) -
     lead = answer.text.split("[1]")[0]
     assert "September 15" in lead or "15 September" in lead
     assert "Earlier" in answer.text
+
+
+def test_a_model_of_meaning_decides_whether_two_reports_are_of_one_event() -> None:
+    import numpy as np
+
+    from rag.conflicts import conflict, same_event_similarity
+
+    def alike(texts: object) -> np.ndarray:
+        return np.ones((2, 4), dtype=np.float32)
+
+    def apart(texts: object) -> np.ndarray:
+        return np.eye(2, 4, dtype=np.float32)
+
+    a, b = "The deal is worth $3.2 billion.", "The $3.4 billion deal was signed."
+    assert same_event_similarity(alike, a, b) == pytest.approx(1.0)
+    assert same_event_similarity(apart, a, b) == pytest.approx(0.0)
+    assert conflict(a, b, alike) == "number"
+    assert conflict(a, b, apart) is None
+
+
+def test_figures_are_masked_so_a_model_compares_what_reports_are_about() -> None:
+    from rag.conflicts import mask_figures
+
+    assert mask_figures("It took 156 of 182 seats, 3.2% and $4.8 billion in 2019.") == (
+        "It took # of # seats, #% and $# billion in #.")
+    assert mask_figures("Covid-19 and the A380") == "Covid-19 and the A380"
+
+
+def test_the_labelled_pairs_hold_ids_spans_and_labels_but_no_publisher_text() -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "conflict_pairs.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keys = {"question_id", "url_a", "span_a", "sha_a", "url_b", "span_b", "sha_b", "label",
+            "split"}
+    assert rows and all(set(r) == keys for r in rows)
+    for r in rows:
+        for side in "ab":
+            start, end = r[f"span_{side}"]
+            assert isinstance(start, int) and isinstance(end, int) and 0 <= start < end
+            assert re.fullmatch(r"[0-9a-f]{12}", r[f"sha_{side}"])
+        assert r["label"] in (None, "number", "date") and r["split"] in ("2024", "2025")
+    assert len({(r["question_id"], tuple(r["span_a"]), r["url_a"]) for r in rows}) == len(rows)
