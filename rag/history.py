@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.errors import IndexMismatchError, InputError, NotFoundError
+from rag.errors import IndexDamagedError, IndexMismatchError, InputError, NotFoundError
 from rag.text import require_unicode
 from rag.types import Answer, Chunk, Citation, Passage, ShortAnswer
 
@@ -189,9 +189,16 @@ class History:
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                     timeout=10)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA foreign_keys=ON")
-        version = self._con.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA foreign_keys=ON")
+            version = self._con.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._con.close()
+            raise IndexDamagedError(
+                f"The chat store {self.path} is damaged ({exc}).",
+                hint="Move it away to start a new chat history; the article index is not "
+                "affected.") from exc
         if version > SCHEMA_VERSION:
             self._con.close()
             raise IndexMismatchError(

@@ -285,3 +285,12 @@ def test_cli_feedback_export_into_a_missing_folder_is_bad_input(
                      "--out", str(tmp_path / "no" / "such" / "fb.jsonl")])
     assert code == 2
     assert "folder" in capsys.readouterr().err
+
+
+def test_a_damaged_chat_store_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
+    from rag.errors import IndexDamagedError
+
+    path = tmp_path / "chats.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(IndexDamagedError, match="chats.sqlite"):
+        History(path)
