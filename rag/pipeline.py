@@ -386,7 +386,8 @@ class Pipeline:
                     self._generator = Generator(
                         make_llm(self.settings),
                         max_tokens=min(self.settings.llm_max_tokens, REPLY_TOKENS),
-                        n_sources=self.settings.llm_sources, fallback=self.settings.llm_fallback)
+                        n_sources=self.settings.llm_sources, fallback=self.settings.llm_fallback,
+                        min_confidence=self.settings.llm_min_confidence)
         return self._generator
 
     def _condense(self, q: str, history: Sequence[Turn] | None) -> Query:

