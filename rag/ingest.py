@@ -246,6 +246,7 @@ class _Cleaned:
     title: str | None
     date: str | None
     author: str | None
+    latest: str | None = None  # an update date stated alone: the article is no newer
 
 
 def clean_text(text: str, crawled: dt.datetime | None = None) -> _Cleaned:
@@ -287,7 +288,8 @@ def clean_text(text: str, crawled: dt.datetime | None = None) -> _Cleaned:
     body = re.sub(r"\n\n+", "\n\n", body).strip()
     first = next((k for k in kept if k), "")
     title = first if _looks_like_headline(first) else None
-    return _Cleaned(text=body, title=title, date=date, author=author)
+    return _Cleaned(text=body, title=title, date=date, author=author,
+                    latest=dateline.latest if dateline and dateline.date is None else None)
 
 
 def _fallback_title(text: str, max_words: int = 14) -> str:
@@ -326,6 +328,10 @@ def to_article(raw: RawDocument) -> Article:
     if date is None:  # no date given: estimate one from the text, and say it is an estimate
         estimate = infer_date(cleaned.text, crawled.date() if crawled else None)
         date, inferred = (estimate.date, True) if estimate else (None, False)
+        if date is None and cleaned.latest:
+            # Only an update date is stated: the article is no newer than it, and usually
+            # that old; shown as an estimate ("about ...") rather than left undated.
+            date, inferred = cleaned.latest, True
     source = raw.source or (_host(raw.url) if raw.url else raw.filename)
     return Article(
         id=article_id(cleaned.text, title),

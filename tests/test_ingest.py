@@ -126,3 +126,16 @@ def test_oversize_files_are_refused(tmp_path: Path) -> None:
     big.write_text("word " * 1000)
     with pytest.raises(TooLargeError):
         read_file(big, max_bytes=100)
+
+
+def test_an_article_stating_only_an_update_date_is_dated_about_that_day() -> None:
+    """The update date bounds the publication day (rag/dates.py); rather than leave the
+    article out of every dated search, it is shown as an estimate ("about ...")."""
+    text = (b"Storm closes schools\nUpdated 3:05 PM EDT, Tue March 4, 2025\n"
+            b"Schools in the county closed on Tuesday as the storm moved in from the coast.")
+    art = to_article(parse_bytes("storm.txt", text, origin="t")[0])
+    assert art.date == "2025-03-04" and art.date_inferred
+    assert "Updated" not in art.text
+    stated = to_article(parse_bytes("s.txt", text.replace(b"Updated", b"Published"),
+                                    origin="t")[0])
+    assert stated.date == "2025-03-04" and not stated.date_inferred
