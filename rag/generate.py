@@ -13,7 +13,7 @@ the question are read per question.
 What the model writes is a claim, never trusted as it stands:
 - the short answer must be supported by a sentence the model was shown: a span of it (case and
   spacing aside), or words, numbers and names that all occur in it (rag/verify.py's checks, with
-  names and words matched whole, never by a shared prefix: "Niger" is not "Nigeria");
+  names and words matched whole, never by a shared prefix: "Austria" is not "Australia");
 - the sentence numbers it wrote are only where the check starts: the citation is the sentence
   that supports the answer (its article, chunk and character span), whatever number was written;
 - an answer that merely repeats the question, or that no shown sentence supports, is removed
@@ -259,7 +259,7 @@ def check_answer(answer: str, sentence: Candidate, question: str) -> Check:
     if not s.ok:
         return Check(False, None, s.reason)
     # verify.support lets a long word cover its prefix ("withdraw" ~ "withdrawal"), right for a
-    # paraphrased sentence but not for a two-word answer: "niger" must not pass on "Nigeria".
+    # paraphrased sentence but not for a two-word answer: "austria" must not pass on "Australia".
     missing = content - set(terms(sentence.text))
     if missing:
         return Check(False, None, f"word {sorted(missing)[0]!r} not in the sentence")
