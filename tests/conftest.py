@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -89,3 +90,14 @@ def real_pipeline(tmp_path_factory: pytest.TempPathFactory,
     pipe.ensure_sample_corpus()
     yield pipe
     pipe.close()
+
+
+def ferry_feed(n: int) -> tuple[bytes, list[str]]:
+    """A JSON-lines upload of `n` distinct ~300-word articles, and their texts: long enough
+    that a client can hang up while it is being ingested."""
+    texts = [f"Ferry line {i} reopens\n\n" + " ".join(
+        f"The ferry line number {i} reopened on day {j} with {i + j} crossings." for j in range(28))
+        for i in range(n)]
+    body = "\n".join(json.dumps({"title": f"Ferry line {i} reopens", "text": t})
+                     for i, t in enumerate(texts))
+    return body.encode(), texts

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from rag import cli
 from rag.api import create_app
 from rag.pipeline import Pipeline
-from tests.conftest import SAMPLE_DIR, FakeEmbedder, make_settings
+from tests.conftest import SAMPLE_DIR, FakeEmbedder, ferry_feed, make_settings
 
 RTL = "متى يجب أن تغادر القوات الأمريكية النيجر؟"
 EMOJI = "🇳🇪🪖 When do the troops leave? 🤔"
@@ -587,15 +587,6 @@ def test_served_upload_of_one_client_cannot_be_ingested_by_another(served: Serve
     assert any("Qelt ferry" in t for t in _article_texts(served))
 
 
-def _feed(n: int) -> tuple[bytes, list[str]]:
-    texts = [f"Ferry line {i} reopens\n\n" + " ".join(
-        f"The ferry line number {i} reopened on day {j} with {i + j} crossings." for j in range(28))
-        for i in range(n)]
-    body = "\n".join(json.dumps({"title": f"Ferry line {i} reopens", "text": t})
-                     for i, t in enumerate(texts))
-    return body.encode(), texts
-
-
 @pytest.mark.slow
 def test_served_upload_whose_client_disconnects_stops_with_whole_articles(
         served: Served) -> None:
@@ -604,7 +595,7 @@ def test_served_upload_whose_client_disconnects_stops_with_whole_articles(
 
     import httpx
 
-    data, texts = _feed(60)
+    data, texts = ferry_feed(60)
     assert len(data) < 200_000  # the served limit
     with httpx.Client(base_url=served.url, timeout=30) as api:
         before = api.get("/api/articles", params={"limit": 1}).json()["total"]

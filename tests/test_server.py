@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 
 from rag.http_guard import RequestGuard
 from rag.settings import Settings
+from tests.conftest import ferry_feed
 from ui.server import BackgroundServer, create_server_app, free_port, prepare
 
 pytestmark = pytest.mark.slow
@@ -338,15 +339,6 @@ def test_an_upload_route_sees_its_client_leave_while_it_works() -> None:
     assert seen == {"stays": False, "leaves": True}
 
 
-def _ferry_feed(n: int) -> tuple[bytes, list[str]]:
-    texts = [f"Ferry line {i} reopens\n\n" + " ".join(
-        f"The ferry line number {i} reopened on day {j} with {i + j} crossings." for j in range(28))
-        for i in range(n)]
-    body = "\n".join(json.dumps({"title": f"Ferry line {i} reopens", "text": t})
-                     for i, t in enumerate(texts))
-    return body.encode(), texts
-
-
 def test_api_upload_whose_client_disconnects_stores_only_whole_articles_and_logs_it(
         server: BackgroundServer, http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
     """POST /api/articles with a 60-article feed; the client hangs up once the first article is
@@ -354,7 +346,7 @@ def test_api_upload_whose_client_disconnects_stores_only_whole_articles_and_logs
     it was cancelled (the 499 reply has nobody to read it)."""
     import socket
 
-    data, texts = _ferry_feed(60)
+    data, texts = ferry_feed(60)
 
     def count() -> int:
         return int(http.get("/api/articles", params={"limit": 1}).json()["total"])
