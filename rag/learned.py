@@ -53,21 +53,28 @@ FUSION_K = 10  # reciprocal rank fusion constant for the pre-filter's two orders
 _TIME_SENSITIVE_WH = frozenset({"when", "how_many", "how_much"})
 
 
+def fused_order(question: str, cosines: np.ndarray, texts: Sequence[str],
+                keep: int = RANK_SENTENCES) -> list[int]:
+    """Indexes of the `keep` texts best by fused cosine and term-overlap ranks (also what the
+    reader's training pools by: rag/train/train_evidence.py)."""
+    q_terms = set(terms(question))
+    overlap = [len(q_terms & set(terms(t))) for t in texts]
+    by_cos = np.argsort(-cosines, kind="stable")
+    by_lex = sorted(range(len(texts)), key=lambda i: -overlap[i])
+    fused = np.zeros(len(texts))
+    for order in (by_cos, by_lex):
+        for rank, i in enumerate(order):
+            fused[i] += 1.0 / (FUSION_K + rank + 1)
+    return [int(i) for i in np.argsort(-fused, kind="stable")[:keep]]
+
+
 def prefilter(question: str, q_vec: Vectors, cands: Sequence[Candidate],
               keep: int = RANK_SENTENCES) -> list[Candidate]:
     """The `keep` sentences best by fused cosine and term-overlap ranks."""
     if len(cands) <= keep:
         return list(cands)
     cos = np.stack([c.vec for c in cands]) @ q_vec
-    q_terms = set(terms(question))
-    overlap = [len(q_terms & set(terms(c.text))) for c in cands]
-    by_cos = np.argsort(-cos, kind="stable")
-    by_lex = sorted(range(len(cands)), key=lambda i: -overlap[i])
-    fused = np.zeros(len(cands))
-    for order in (by_cos, by_lex):
-        for rank, i in enumerate(order):
-            fused[i] += 1.0 / (FUSION_K + rank + 1)
-    return [cands[i] for i in np.argsort(-fused, kind="stable")[:keep]]
+    return [cands[i] for i in fused_order(question, cos, [c.text for c in cands], keep)]
 
 
 def _sigmoid(x: float) -> float:

@@ -100,7 +100,7 @@ def build(root: Path, cache: Path) -> list[Q]:
             rows: list[Q] = pickle.load(f)  # our own scratch file, never shipped
             return rows
     from rag.embed import load_embedder
-    from rag.learned import FUSION_K, RANK_SENTENCES
+    from rag.learned import fused_order
     from rag.settings import Settings
 
     emb = load_embedder(Settings.load().embed_model)
@@ -114,15 +114,7 @@ def build(root: Path, cache: Path) -> list[Q]:
             continue
         vecs = emb.embed([q.question, *[p[0] for p in pool]])
         cos = vecs[1:] @ vecs[0]
-        # rag/learned.py's pre-filter: reciprocal rank fusion of cosine and term overlap
-        qt = set(terms(q.question))
-        overlap = [len(qt & set(terms(p[0]))) for p in pool]
-        fused = np.zeros(len(pool))
-        for order in (np.argsort(-cos, kind="stable"),
-                      sorted(range(len(pool)), key=lambda i: -overlap[i])):
-            for rank, i in enumerate(order):
-                fused[i] += 1.0 / (FUSION_K + rank + 1)
-        keep = list(np.argsort(-fused, kind="stable")[:RANK_SENTENCES])
+        keep = fused_order(q.question, cos, [p[0] for p in pool])  # rag/learned.py's
         spans = span_candidates([pool[i][0] for i in keep])
         row = Q(q.id, q.week, q.date, q.question, analyse_question(q.question), q.findable,
                 q.gold, int(q.week[:6] >= lo_b[:6]))
