@@ -36,7 +36,14 @@ from rag.nlp import SPAN_LABELS, WH_TYPES, QuestionInfo, SpanCandidate
 from rag.read import SpanModel, span_feature_names
 from rag.text import terms
 
-EVIDENCE_PATH = Path(__file__).resolve().parent / "models" / "evidence.json"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+EVIDENCE_PATH = MODELS_DIR / "evidence.json"  # fitted without a ranker (`ranker = "none"`)
+RANKER_FEATURES = ("ce", "ce_gap", "ce_top")  # read only when a ranker scores the sentences
+
+
+def evidence_path(ranker: str) -> Path:
+    """The chooser fitted for `ranker`: its features include the ranker's scores or not."""
+    return EVIDENCE_PATH if ranker == "none" else MODELS_DIR / f"evidence-{ranker}.json"
 _AGE_CAP_DAYS = 3650
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -101,6 +108,11 @@ def feature_names() -> list[str]:
             "position", "n_words", "age_log", "undated", "type_prob", "type_prob_any",
             "novel_entities", "question_share", "article_best", "article_share", "neighbour",
             "has_neighbour", "entity_cover"]
+
+
+def model_feature_names(ranker: bool) -> list[str]:
+    """The features a chooser is fitted on: all of them with a ranker, else all but its."""
+    return [n for n in feature_names() if ranker or n not in RANKER_FEATURES]
 
 
 def null_feature_names() -> list[str]:
@@ -218,24 +230,37 @@ def null_features(info: QuestionInfo, sentences: Sequence[EvidenceIn] = ()) -> n
 
 @dataclass(frozen=True)
 class EvidenceModel:
-    """Softmax over the sentences' scores `feats @ weights` and "none": `null @ null_weights`;
-    with it, the answer-type model and the short-answer span model (rag/read.py)."""
+    """Softmax over the sentences' scores `feats[:, used] @ weights` and "none":
+    `null @ null_weights`; with it, the answer-type model and the short-answer span model
+    (rag/read.py). `used` are the columns of `features()` it was fitted on (without a ranker,
+    the ranker's columns are not read)."""
 
     weights: np.ndarray
     null_weights: np.ndarray
     types: AnswerTypeModel
     spans: SpanModel
+    used: tuple[str, ...] = tuple(feature_names())
+
+    @property
+    def uses_ranker(self) -> bool:
+        return any(n in RANKER_FEATURES for n in self.used)
+
+    def utilities(self, feats: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, float]:
+        """The softmax's inputs: each sentence's score and the "none" option's."""
+        cols = [_F[n] for n in self.used]
+        return (feats[:, cols] @ self.weights).astype(np.float64), float(null @ self.null_weights)
 
     def probabilities(self, feats: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, float]:
         """(P(sentence i answers) per row, P(none of them does))."""
-        z = np.append(feats @ self.weights, float(null @ self.null_weights))
+        u, un = self.utilities(feats, null)
+        z = np.append(u, un)
         z = np.exp(z - z.max())
         p = z / z.sum()
         return p[:-1].astype(np.float64), float(p[-1])
 
     def save(self, path: Path, meta: dict[str, object]) -> None:
         path.write_text(json.dumps({
-            "features": feature_names(), "null_features": null_feature_names(),
+            "features": list(self.used), "null_features": null_feature_names(),
             "weights": [round(float(w), 6) for w in self.weights],
             "null_weights": [round(float(w), 6) for w in self.null_weights],
             "span_features": span_feature_names(),
@@ -251,7 +276,8 @@ class EvidenceModel:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"The evidence model {path} is missing or unreadable ({exc}).",
                               hint="Restore rag/models/ from the repository.") from None
-        if data.get("features") != feature_names() or \
+        used = data.get("features")
+        if used not in (model_feature_names(True), model_feature_names(False)) or \
                 data.get("null_features") != null_feature_names() or \
                 data.get("span_features") != span_feature_names():
             raise ConfigError(f"{path} was fitted on other features than this code computes.",
@@ -259,7 +285,8 @@ class EvidenceModel:
         return cls(np.asarray(data["weights"], dtype=np.float32),
                    np.asarray(data["null_weights"], dtype=np.float32),
                    AnswerTypeModel.from_json(data["answer_types"]),
-                   SpanModel(np.asarray(data["span_weights"], dtype=np.float32)))
+                   SpanModel(np.asarray(data["span_weights"], dtype=np.float32)),
+                   tuple(str(n) for n in used))
 
 
 def answer_probability(p: np.ndarray, chosen: int, texts: Sequence[str],

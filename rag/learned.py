@@ -36,6 +36,7 @@ from rag.evidence import (
     EvidenceIn,
     EvidenceModel,
     answer_probability,
+    evidence_path,
     features,
     null_features,
 )
@@ -95,7 +96,7 @@ class Reading:
 
 
 class LearnedAnswerer:
-    def __init__(self, ranker: Ranker, evidence: EvidenceModel,
+    def __init__(self, ranker: Ranker | None, evidence: EvidenceModel,
                  embed: Callable[[Sequence[str]], Vectors], abstain_threshold: float,
                  short_threshold: float) -> None:
         self.ranker = ranker
@@ -112,16 +113,19 @@ class LearnedAnswerer:
         if not pool:
             return Reading(question, [], None, None, 0.0, 0.0, info.wh)
         texts = [c.text for c in pool]
-        logits = self.ranker.logits(question, texts)
-        for c, x in zip(pool, logits, strict=True):
-            c.score = _sigmoid(x)
+        logits = self.ranker.logits(question, texts) if self.ranker else [0.0] * len(texts)
         spans = span_candidates(texts)
         types = self.evidence.types.probabilities(question, info)
         ins = [EvidenceIn(c.text, x, float(c.vec @ q_vec), c.passage.title, c.index,
                           c.passage.date, tuple(sp), c.article_id)
                for c, x, sp in zip(pool, logits, spans, strict=True)]
-        p, _ = self.evidence.probabilities(features(question, info, types, ins, as_of),
-                                           null_features(info, ins))
+        feats, null = features(question, info, types, ins, as_of), null_features(info, ins)
+        p, _ = self.evidence.probabilities(feats, null)
+        # Each sentence's score: P(it answers rather than none of them), which other
+        # sentences do not share out (unlike p), so it compares across questions and parts.
+        utilities, null_utility = self.evidence.utilities(feats, null)
+        for c, u in zip(pool, utilities, strict=True):
+            c.score = _sigmoid(u - null_utility)
         order = np.argsort(-p, kind="stable")
         k = int(order[0])
         cited = pool[k]
@@ -211,7 +215,15 @@ def _merged_ranking(readings: Sequence[Reading]) -> list[Candidate]:
 def load_learned(settings: Settings, embed: Callable[[Sequence[str]], Vectors]) -> LearnedAnswerer:
     """The learned reader with the committed models (checked on load) and the settings'
     thresholds."""
+    from rag.errors import ConfigError
     from rag.rank import load_ranker
 
-    return LearnedAnswerer(load_ranker(settings.ranker), EvidenceModel.load(), embed,
-                           settings.abstain_threshold, settings.short_answer_threshold)
+    ranker = None if settings.ranker == "none" else load_ranker(settings.ranker)
+    path = evidence_path(settings.ranker)
+    evidence = EvidenceModel.load(path)
+    if evidence.uses_ranker != (ranker is not None):
+        raise ConfigError(f"{path} was fitted {'with' if evidence.uses_ranker else 'without'} "
+                          f"a ranker's scores, but the ranker setting is {settings.ranker!r}.",
+                          hint="Restore rag/models/ from the repository.")
+    return LearnedAnswerer(ranker, evidence, embed, settings.abstain_threshold,
+                           settings.short_answer_threshold)

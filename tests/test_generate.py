@@ -417,8 +417,8 @@ def test_ollama_and_openai_compatible_get_the_same_prompt_and_the_same_checks(
         pipe.ensure_sample_corpus()
         answer = pipe.ask(QUESTION, as_of="2024-06-01")
         reference = Generator(ScriptedLLM())
-        evidence = prompt_order(select_evidence(pipe._extractive(QUESTION, None, None)[1],
-                                                reference.n_sources))
+        ranked = pipe._extractive(QUESTION, None, None, as_of="2024-06-01")[1]
+        evidence = prompt_order(select_evidence(ranked, reference.n_sources))
         pipe.close()
     assert server.requests[0]["body"]["messages"] == build_messages(QUESTION, evidence,
                                                                     "2024-06-01")

@@ -20,15 +20,17 @@ from rag.cite import Candidate
 from rag.errors import ConfigError
 from rag.evidence import (
     EVIDENCE_PATH,
+    RANKER_FEATURES,
     EvidenceIn,
     EvidenceModel,
+    evidence_path,
     feature_names,
     features,
     null_feature_names,
     null_features,
 )
 from rag.followup import Query
-from rag.learned import LearnedAnswerer, prefilter
+from rag.learned import LearnedAnswerer, load_learned, prefilter
 from rag.nlp import analyse_question, span_candidates
 from rag.pipeline import Pipeline
 from rag.read import span_feature_names, span_features
@@ -146,6 +148,34 @@ def test_an_evidence_model_fitted_on_other_features_is_refused(tmp_path: Path) -
     (tmp_path / "evidence.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="other features"):
         EvidenceModel.load(tmp_path / "evidence.json")
+
+
+def test_the_default_reader_runs_no_ranker_and_its_chooser_never_reads_ranker_scores() -> None:
+    reader = load_learned(Settings(), FakeEmbedder().embed)
+    assert reader.ranker is None and not reader.evidence.uses_ranker
+    feats = np.random.default_rng(0).random((4, len(feature_names()))).astype(np.float32)
+    null = np.ones(len(null_feature_names()), dtype=np.float32)
+    changed = feats.copy()
+    for name in RANKER_FEATURES:  # scores a ranker would give change nothing
+        changed[:, feature_names().index(name)] = 7.0
+    assert np.allclose(reader.evidence.probabilities(feats, null)[0],
+                       reader.evidence.probabilities(changed, null)[0])
+
+
+def test_the_cross_encoder_setting_loads_the_chooser_fitted_with_its_scores() -> None:
+    reader = load_learned(Settings(ranker="cross-encoder"), FakeEmbedder().embed)
+    assert reader.ranker is not None and reader.evidence.uses_ranker
+    assert evidence_path("cross-encoder") != evidence_path("none")
+
+
+def test_a_chooser_fitted_for_another_ranker_is_refused(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.learned
+
+    shutil.copy(evidence_path("cross-encoder"), tmp_path / "evidence.json")
+    monkeypatch.setattr(rag.learned, "evidence_path", lambda ranker: tmp_path / "evidence.json")
+    with pytest.raises(ConfigError, match="fitted with a ranker"):
+        load_learned(Settings(), FakeEmbedder().embed)
 
 
 def test_the_committed_answer_type_model_learned_who_asks_for_a_person() -> None:
