@@ -20,8 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rag import metrics  # noqa: E402
-from rag.evaluate import load_gold, select  # noqa: E402
+from rag.eval import metrics  # noqa: E402
+from rag.eval.gold import load_gold, select  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 

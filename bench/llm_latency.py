@@ -144,9 +144,10 @@ def main() -> int:
 
 
 def rtqa_main(args: argparse.Namespace) -> int:
-    from rag import rtqa
     from rag.embed import load_embedder
-    from rag.eval_rtqa import plan
+    from rag.eval import rtqa
+    from rag.eval.realtimeqa import plan
+    from rag.eval.rtqa_cache import cache_root, ensure_index, index_settings
     from rag.generate import (
         Generator,
         build_messages,
@@ -157,7 +158,6 @@ def rtqa_main(args: argparse.Namespace) -> int:
     )
     from rag.llm import LocalLLM
     from rag.pipeline import Pipeline
-    from rag.rtqa_cache import cache_root, ensure_index, index_settings
     from rag.settings import Settings
     from rag.types import Answer
 
@@ -257,7 +257,7 @@ def rtqa_main(args: argparse.Namespace) -> int:
 
 def _policies(gen: Any, kept: list[Any]) -> None:
     """Right / wrong / abstained for each joint abstention policy, from the one pass."""
-    from rag import rtqa
+    from rag.eval import rtqa
 
     def score(answers: list[Any]) -> str:
         n = len(answers)

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from rag.chunk import ChunkParams, chunk_article, split_sentences  # noqa: E402
 from rag.embed import Embedder, load_embedder  # noqa: E402
-from rag.evaluate import load_gold  # noqa: E402
+from rag.eval.gold import load_gold  # noqa: E402
 from rag.ingest import article_id  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import Settings  # noqa: E402

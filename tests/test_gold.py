@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rag.evaluate import CATEGORIES, load_gold
+from rag.eval.gold import CATEGORIES, load_gold
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "eval" / "gold.jsonl"

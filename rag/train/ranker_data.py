@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rag import rtqa
+from rag.eval import rtqa
 from rag.text import sentence_spans, terms
 
 MAX_POSITIVES = 4

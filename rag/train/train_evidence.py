@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rag import rtqa
+from rag.eval import rtqa
 from rag.evidence import (
     AnswerTypeModel,
     EvidenceIn,

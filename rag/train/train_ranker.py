@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag import rtqa
+from rag.eval import rtqa
 from rag.train.ranker_data import Pair, build_pairs
 
 SEED = 13

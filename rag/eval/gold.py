@@ -1,4 +1,4 @@
-"""`newsrag eval`: run a system over the gold set and score it (metrics live in `rag.metrics`).
+"""`newsrag eval`: run a system over the gold set and score it (metrics live in `rag.eval.metrics`).
 
 The runner builds its own Pipeline on a temporary index, so an eval never touches the user's
 index. It speaks only newsrag's types (`Answer`, `Passage`, `Citation`): the llama-index baseline
@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag import metrics as m
 from rag.errors import InputError, NewsragError
-from rag.eval_report import (
+from rag.eval import metrics as m
+from rag.eval.report import (
     SUMMARY_METRICS,
     compare_table,
     load_report,
@@ -442,9 +442,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate on a temporary index; write report.json, report.md and plots; 1 if items erred."""
     dataset, rtqa_root = _dataset(args)
     if dataset == "realtimeqa" and rtqa_root is not None:
-        from rag import eval_rtqa
+        from rag.eval import realtimeqa
 
-        return eval_rtqa.run(args, settings, rtqa_root)
+        return realtimeqa.run(args, settings, rtqa_root)
     from rag.pipeline import Pipeline  # heavy: models load here, not at `newsrag --help`
 
     items = select(load_gold(Path(args.gold)), args.split, args.limit)

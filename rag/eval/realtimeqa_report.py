@@ -1,7 +1,7 @@
 """The RealTimeQA eval's report: ingest totals, report.json, report.md and its plots.
 
-Pure formatting over the report dict `rag.eval_rtqa` builds, reusing `rag.eval_report`'s tables
-and plots.
+Pure formatting over the report dict `rag.eval.realtimeqa` builds, reusing `rag.eval.report`'s
+tables and plots.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rag.eval_report import (
+from rag.eval.report import (
     group_rows,
     md_table,
     short,
@@ -21,7 +21,7 @@ from rag.eval_report import (
     write_bar_plot,
     write_latency_plot,
 )
-from rag.rtqa_cache import BuildStats
+from rag.eval.rtqa_cache import BuildStats
 
 GOLD_AT = (1, 5, 30)
 METRICS = (

@@ -1,6 +1,6 @@
 """Eval reports: the summary table, the Markdown report, the plots and `--compare` deltas.
 
-Pure formatting over the report dict that `rag.evaluate` builds; matplotlib is imported only
+Pure formatting over the report dict that `rag.eval.gold` builds; matplotlib is imported only
 when plots are drawn.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag import metrics as m
 from rag.errors import InputError
+from rag.eval import metrics as m
 
 # The figures the summary table prints, in order.
 SUMMARY_METRICS = (

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from rag import eval_rtqa as er
-from rag import eval_rtqa_report as rr
-from rag import evaluate, rtqa, rtqa_cache
 from rag.errors import InputError
+from rag.eval import gold, rtqa, rtqa_cache
+from rag.eval import realtimeqa as er
+from rag.eval import realtimeqa_report as rr
 from rag.settings import Settings
 from rag.types import Answer, Chunk, Citation, Passage, ShortAnswer
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHARED_RTQA = REPO.parent / "shared" / "realtimeqa"
 
 
@@ -224,16 +224,16 @@ def test_an_index_is_built_once_and_an_interrupted_build_leaves_nothing(
 
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    evaluate.add_arguments(parser)
+    gold.add_arguments(parser)
     return parser.parse_args(list(argv))
 
 
 def test_realtimeqa_needs_a_path_and_the_default_dataset_stays_the_gold_set() -> None:
     with pytest.raises(InputError, match="needs the path"):
-        evaluate.run(_args("--dataset", "realtimeqa"), Settings.load({}, env={}))
-    assert evaluate._dataset(_args()) == ("gold", None)
+        gold.run(_args("--dataset", "realtimeqa"), Settings.load({}, env={}))
+    assert gold._dataset(_args()) == ("gold", None)
     args = _args("--dataset", "realtimeqa", "x", "--archive", "--weeks", "2025")
-    assert evaluate._dataset(args) == ("realtimeqa", Path("x")) and args.archive
+    assert gold._dataset(args) == ("realtimeqa", Path("x")) and args.archive
 
 
 # --- end to end -------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def test_one_real_week_runs_end_to_end(tmp_path: Path) -> None:
     cache = rtqa_cache.cache_root()
     args = _args("--dataset", "realtimeqa", str(SHARED_RTQA), "--weeks", week, "--limit", "5",
                  "--out", str(tmp_path / "reports"), "--cache-dir", str(cache))
-    code = evaluate.run(args, Settings.load({}, env={}))
+    code = gold.run(args, Settings.load({}, env={}))
     (run_dir,) = (tmp_path / "reports").iterdir()
     assert {"report.json", "report.md"} <= {p.name for p in run_dir.iterdir()}
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
@@ -270,7 +270,7 @@ def test_one_real_week_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_a_report_renders_its_tables_and_compares_with_itself() -> None:
-    from rag.eval_report import compare_table
+    from rag.eval.report import compare_table
 
     qs = [_q(STATES.choices, qid=i) for i in ("right", "wrong")]
     system = ScriptedSystem({
@@ -300,11 +300,11 @@ def test_the_runner_builds_once_and_reports_per_week_and_over_an_archive(
     settings = Settings.load({}, env={})
     common = ("--dataset", "realtimeqa", str(tmp_path / "data"), "--out",
               str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache"))
-    assert evaluate.run(_args(*common), settings) == 0
+    assert gold.run(_args(*common), settings) == 0
     assert capsys.readouterr().err.count("built ") == 2  # one index per week
-    assert evaluate.run(_args(*common, "--limit", "3"), settings) == 0
+    assert gold.run(_args(*common, "--limit", "3"), settings) == 0
     assert "built " not in capsys.readouterr().err  # both weeks from the cache
-    assert evaluate.run(_args(*common, "--archive"), settings) == 0
+    assert gold.run(_args(*common, "--archive"), settings) == 0
     assert capsys.readouterr().err.count("built ") == 1
     reports = sorted((tmp_path / "reports").iterdir())
     got = [json.loads((d / "report.json").read_text(encoding="utf-8")) for d in reports]
@@ -330,7 +330,7 @@ def test_an_llm_backend_is_reported_beside_the_default_one_on_the_same_indexes(
                                   "llm_base_url": server.url + "/v1"}, env={})
         args = _args("--dataset", "realtimeqa", str(tmp_path / "data"), "--out",
                      str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache"))
-        assert evaluate.run(args, settings) == 0
+        assert gold.run(args, settings) == 0
         asked = len(server.requests)
     (run_dir,) = (tmp_path / "reports").iterdir()
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rag import evaluate as ev
+from rag.eval import gold as ev
 from rag.settings import Settings
 from rag.types import Answer, Article, ArticleSummary, Chunk, Citation, IngestReport, Passage, Turn
 
@@ -246,7 +246,7 @@ def test_unknown_split_items_and_bad_compare_file_are_input_errors(tmp_path: Pat
 
 # --- end to end with the real pipeline and the real packaged model ----------------------------
 
-REAL = Path(__file__).resolve().parent.parent / "data" / "articles"
+REAL = Path(__file__).resolve().parents[2] / "data" / "articles"
 
 
 @pytest.mark.slow

@@ -338,7 +338,7 @@ _INFOS = [
     MetricInfo("refusal_recall", "share of unanswerable items abstained on"),
     MetricInfo("false_refusal_rate", "share of answerable items abstained on",
                higher_is_better=False),
-    # RealTimeQA (rag/eval_rtqa.py): shares of the questions asked
+    # RealTimeQA (rag/eval/realtimeqa.py): shares of the questions asked
     MetricInfo("right", "the answer holds the gold choice and no other choice"),
     MetricInfo("right_short", "the short answer holds the gold choice and no other choice"),
     MetricInfo("wrong", "answered, not right", higher_is_better=False),

@@ -1,10 +1,10 @@
 """`newsrag eval --dataset realtimeqa PATH`: RealTimeQA as an open-ended, cited-answer eval.
 
 Each selected week's distinct articles become a newsrag index (per week, the default, or one
-archive of all selected weeks with `--archive`), cached by `rag.rtqa_cache` so a re-run after a
+archive of all selected weeks with `--archive`), cached by `rag.eval.rtqa_cache` so a re-run after a
 change to the answerer only asks. Every question is asked open-ended (the choices are never
 shown to a system), as of its quiz date, and scored with RealTimeQA's own normalisation
-(`rag.rtqa`): right = the answer holds the gold choice and no other choice.
+(`rag.eval.rtqa`): right = the answer holds the gold choice and no other choice.
 
 With `--backend local|ollama|openai-compatible` the questions are also asked of the default
 (extractive) backend on the same indexes in the same run, reported side by side as
@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag import metrics as m
-from rag import rtqa
 from rag.errors import InputError
-from rag.eval_report import compare_table, load_report, ratio, summary_rows, text_table
-from rag.eval_rtqa_report import GOLD_AT, METRICS, ingest_totals, write_report
-from rag.rtqa_cache import cache_root, cached_stats, ensure_index, index_settings
+from rag.eval import metrics as m
+from rag.eval import rtqa
+from rag.eval.realtimeqa_report import GOLD_AT, METRICS, ingest_totals, write_report
+from rag.eval.report import compare_table, load_report, ratio, summary_rows, text_table
+from rag.eval.rtqa_cache import cache_root, cached_stats, ensure_index, index_settings
 from rag.settings import Settings
 from rag.types import Answer, Passage
 

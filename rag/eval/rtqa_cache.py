@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.eval.rtqa import RtqaArticle
 from rag.manifest import SCHEMA_VERSION
-from rag.rtqa import RtqaArticle
 from rag.settings import Settings
 
 CACHE_FORMAT = 1  # bump when what a cached folder holds changes

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rag import metrics as m
+from rag.eval import metrics as m
 
 # --- retrieval -------------------------------------------------------------------------------
 
