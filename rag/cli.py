@@ -108,10 +108,10 @@ def _add_backend_argument(parser: argparse.ArgumentParser) -> None:
 
 def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     try:
-        from rag.eval import gold
+        from rag import cli_eval
     except ImportError:  # the eval module is optional at this layer
         return
-    gold.add_arguments(parser)
+    cli_eval.add_arguments(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -211,9 +211,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         serve(settings, host=args.host, port=args.port)
         return 0
     if cmd == "eval":
-        from rag.eval import gold
+        from rag import cli_eval
 
-        return gold.run(args, settings)
+        return cli_eval.run(args, settings)
     if cmd == "models":
         from rag import models
 

@@ -2,5 +2,6 @@
 
 `gold` runs the hand-written gold set (`eval/gold.jsonl`), `realtimeqa` the RealTimeQA weeks
 (read by `rtqa`, indexed once by `rtqa_cache`); both score with `metrics` and write their
-reports with `report` (and `realtimeqa_report`). Nothing here loads at `import rag`.
+reports with `report` (and `realtimeqa_report`). They take typed arguments: `newsrag eval`'s
+argparse lives in `rag.cli_eval`. Nothing here loads at `import rag`.
 """

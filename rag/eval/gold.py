@@ -1,4 +1,4 @@
-"""`newsrag eval`: run a system over the gold set and score it (metrics live in `rag.eval.metrics`).
+"""`newsrag eval` on the gold set: run a system over it and score it (`rag.eval.metrics`).
 
 The runner builds its own Pipeline on a temporary index, so an eval never touches the user's
 index. It speaks only newsrag's types (`Answer`, `Passage`, `Citation`): the llama-index baseline
@@ -11,7 +11,6 @@ Nothing here looks at a question's wording: every item goes through the same cal
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -369,58 +368,13 @@ def evaluate_system(system: System, items: Sequence[GoldItem],
 
 
 # ---------------------------------------------------------------------------------------------
-# command line
+# running
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gold", type=Path, default=REPO_ROOT / "eval" / "gold.jsonl",
-                        help="Gold JSONL file (default eval/gold.jsonl).")
-    parser.add_argument("--split", choices=SPLITS, default="test",
-                        help="Which items to run; tune thresholds on dev only (default test).")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "eval" / "reports",
-                        help="Reports go to OUT/<run-id>/ (default eval/reports).")
-    parser.add_argument("--articles", type=Path, default=None,
-                        help="Articles to ingest (default: 'articles' beside the gold file, "
-                        "else data/articles).")
-    parser.add_argument("--baseline", action="store_true",
-                        help="Also evaluate a stock llama-index pipeline in the same run.")
-    parser.add_argument("--compare", type=Path, default=None, metavar="OLD_REPORT_JSON",
-                        help="Print the deltas against an earlier report.json.")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="Only the first N items of the split (RealTimeQA: the first N "
-                        "questions, in week order).")
-    parser.add_argument("--dataset", nargs="+", default=["gold"], metavar=("NAME", "PATH"),
-                        help="'gold' (default: --gold and --articles) or 'realtimeqa PATH' (a "
-                        "RealTimeQA checkout or its past/ folder).")
-    parser.add_argument("--weeks", default=None, metavar="RANGE",
-                        help="RealTimeQA weeks: YYYY, YYYY-MM, YYYYMMDD or A..B (default all).")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--per-week", dest="archive", action="store_false", default=False,
-                      help="RealTimeQA: one index per week, its questions asked of it (default).")
-    mode.add_argument("--archive", dest="archive", action="store_true",
-                      help="RealTimeQA: one index of all selected weeks.")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="RealTimeQA: where built indexes are kept (default "
-                        "$XDG_CACHE_HOME/newsrag/rtqa or ~/.cache/newsrag/rtqa).")
-    parser.add_argument("--rebuild", action="store_true",
-                        help="RealTimeQA: rebuild cached indexes (after an ingest change).")
-
-
-def _dataset(args: argparse.Namespace) -> tuple[str, Path | None]:
-    name, *rest = getattr(args, "dataset", None) or ["gold"]
-    if name not in ("gold", "realtimeqa") or len(rest) > 1:
-        raise InputError(f"Unknown dataset {' '.join(args.dataset)!r}.",
-                         hint="Use --dataset gold or --dataset realtimeqa PATH.")
-    if name == "realtimeqa" and not rest:
-        raise InputError("--dataset realtimeqa needs the path of the RealTimeQA files.",
-                         hint="e.g. --dataset realtimeqa ../shared/realtimeqa")
-    return name, Path(rest[0]) if rest else None
-
-
-def _articles_dir(args: argparse.Namespace) -> Path:
-    if args.articles is not None:
-        return Path(args.articles)
-    beside = Path(args.gold).parent / "articles"
+def _articles_dir(gold: Path, articles: Path | None) -> Path:
+    if articles is not None:
+        return articles
+    beside = gold.parent / "articles"
     return beside if beside.is_dir() else REPO_ROOT / "data" / "articles"
 
 
@@ -438,23 +392,22 @@ def _new_run_dir(out: Path, split: str) -> Path:
     return run_dir
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Evaluate on a temporary index; write report.json, report.md and plots; 1 if items erred."""
-    dataset, rtqa_root = _dataset(args)
-    if dataset == "realtimeqa" and rtqa_root is not None:
-        from rag.eval import realtimeqa
+def run(settings: Settings, *, gold: Path, split: str, out: Path, articles: Path | None = None,
+        baseline: bool = False, compare: Path | None = None, limit: int | None = None) -> int:
+    """Evaluate on a temporary index; write report.json, report.md and plots; 1 if items erred.
 
-        return realtimeqa.run(args, settings, rtqa_root)
+    `articles` defaults to the folder 'articles' beside the gold file, else data/articles;
+    `limit` takes the first items of the split; `compare` prints deltas against that report."""
     from rag.pipeline import Pipeline  # heavy: models load here, not at `newsrag --help`
 
-    items = select(load_gold(Path(args.gold)), args.split, args.limit)
+    items = select(load_gold(gold), split, limit)
     if not items:
-        raise InputError(f"No gold items in split {args.split!r}.", hint="Try --split all.")
-    old = load_report(args.compare) if args.compare else None
-    articles = _articles_dir(args)
-    files = sorted(p for p in articles.iterdir() if p.is_file()) if articles.is_dir() else []
+        raise InputError(f"No gold items in split {split!r}.", hint="Try --split all.")
+    old = load_report(compare) if compare else None
+    folder = _articles_dir(gold, articles)
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     if not files:
-        raise InputError(f"No articles in {articles}.", hint="Pass --articles DIR.")
+        raise InputError(f"No articles in {folder}.", hint="Pass --articles DIR.")
     systems: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="newsrag-eval-", ignore_cleanup_errors=True) as tmp:
         local = settings.model_copy(update={
@@ -469,25 +422,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             systems["newsrag"] = evaluate_system(NewsragSystem(pipeline), items, _log)
         finally:
             pipeline.close()
-        if args.baseline:
+        if baseline:
             from rag.baseline import LlamaIndexBaseline
 
             started = time.perf_counter()
-            baseline = LlamaIndexBaseline.build(files, Path(tmp) / "baseline", top_k=RETRIEVE_K)
+            stock = LlamaIndexBaseline.build(files, Path(tmp) / "baseline", top_k=RETRIEVE_K)
             _log(f"baseline: indexed {len(files)} files in {time.perf_counter() - started:.1f}s")
-            systems["baseline"] = evaluate_system(baseline, items, _log)
+            systems["baseline"] = evaluate_system(stock, items, _log)
     report: dict[str, Any] = {
         "run_id": "",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "gold": str(args.gold),
-        "split": args.split,
+        "gold": str(gold),
+        "split": split,
         "n_items": len(items),
         "settings": settings.model_dump(mode="json"),
         "systems": systems,
     }
-    run_dir = _new_run_dir(Path(args.out), args.split)
+    run_dir = _new_run_dir(out, split)
     report["run_id"] = run_dir.name
-    if args.baseline:
+    if baseline:
         new, base = systems["newsrag"]["overall"], systems["baseline"]["overall"]
         report["ratios"] = {k: ratio(new.get(k), base.get(k)) for k in SUMMARY_METRICS}
     plots = write_plots(report, run_dir)

@@ -16,7 +16,6 @@ right + wrong + abstained = 1.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import tempfile
@@ -261,40 +260,46 @@ def _newsrag_records(archive: Archive, settings: Settings, embedder: Any) -> lis
         pipe.close()
 
 
-def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
+def run(settings: Settings, root: Path, *, out: Path, weeks: str | None = None,
+        archive: bool = False, limit: int | None = None, baseline: bool = False,
+        compare: Path | None = None, cache_dir: Path | None = None, rebuild: bool = False) -> int:
+    """Ask the selected weeks' questions (`weeks` as `rtqa.select_weeks` reads it, all when
+    None) of per-week indexes, or of one index of them all with `archive`; write report.json
+    and report.md under `out`; 1 if questions erred. `limit` asks only the first questions,
+    `rebuild` rebuilds the cached indexes under `cache_dir` (default `cache_root()`)."""
     from rag.embed import load_embedder
 
-    archives = plan(root, args.weeks, args.archive, args.limit)
+    archives = plan(root, weeks, archive, limit)
     if not any(a.questions for a in archives):
         raise InputError("No RealTimeQA questions selected.", hint="Check --weeks and --limit.")
-    old = load_report(args.compare) if args.compare else None
-    cache = Path(args.cache_dir) if args.cache_dir else cache_root()
+    old = load_report(compare) if compare else None
+    cache = cache_dir if cache_dir else cache_root()
     embedder = load_embedder(settings.embed_model, settings.embed_batch_size)
     records: dict[str, list[Record]] = {"newsrag": []}
     seconds = {"newsrag": 0.0, "baseline": 0.0}
     builds: dict[str, Any] = {}
     base_embed = None
-    for n, archive in enumerate(archives, start=1):
-        index_dir, stats = ensure_index(archive.articles, settings, embedder, cache,
-                                        args.rebuild, _log)
+    for n, part in enumerate(archives, start=1):
+        index_dir, stats = ensure_index(part.articles, settings, embedder, cache,
+                                        rebuild, _log)
         recorded = stats or cached_stats(index_dir.parent)  # a cached index: its first build
-        builds[archive.label] = {"index": str(index_dir), "cached": stats is None,
+        builds[part.label] = {"index": str(index_dir), "cached": stats is None,
                                  **(asdict(recorded) if recorded else {})}
         started = time.perf_counter()
-        got = _newsrag_records(archive, index_settings(settings, index_dir), embedder)
+        got = _newsrag_records(part, index_settings(settings, index_dir), embedder)
         seconds["newsrag"] += time.perf_counter() - started
         records["newsrag"] += got
         if settings.backend != "extractive":
             # `--backend`: the default backend beside it, on the same index in the same run
             started = time.perf_counter()
             records.setdefault("extractive", []).extend(
-                _newsrag_records(archive, index_settings(
+                _newsrag_records(part, index_settings(
                     settings.model_copy(update={"backend": "extractive"}), index_dir),
                     embedder))
             seconds["extractive"] = seconds.get("extractive", 0.0) + time.perf_counter() - started
-        _log(f"[{n}/{len(archives)}] {archive.label}: {len(got)} questions, "
+        _log(f"[{n}/{len(archives)}] {part.label}: {len(got)} questions, "
              f"{sum(r.right for r in got)} right, {sum(r.abstained for r in got)} abstained")
-        if args.baseline:
+        if baseline:
             from rag.baseline import default_embedding
 
             base_embed = base_embed or default_embedding()
@@ -302,10 +307,11 @@ def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
             with tempfile.TemporaryDirectory(prefix="newsrag-rtqa-base-",
                                              ignore_cleanup_errors=True) as tmp:
                 records.setdefault("baseline", []).extend(
-                    _baseline_records(archive, base_embed, Path(tmp)))
+                    _baseline_records(part, base_embed, Path(tmp)))
             seconds["baseline"] += time.perf_counter() - started
-    report = build_report(args, settings, root, archives, records, seconds, builds)
-    run_dir = write_report(report, Path(args.out))
+    report = build_report(settings, root, archives, records, seconds, builds, weeks=weeks,
+                          archive=archive)
+    run_dir = write_report(report, out)
     print(text_table(summary_rows(report, METRICS)))
     print(f"\nreport: {run_dir / 'report.md'}")
     if old is not None:
@@ -316,17 +322,17 @@ def run(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     return 1 if errors else 0
 
 
-def build_report(args: argparse.Namespace, settings: Settings, root: Path,
-                 archives: Sequence[Archive], records: dict[str, list[Record]],
-                 seconds: dict[str, float], builds: dict[str, Any]) -> dict[str, Any]:
+def build_report(settings: Settings, root: Path, archives: Sequence[Archive],
+                 records: dict[str, list[Record]], seconds: dict[str, float],
+                 builds: dict[str, Any], *, weeks: str | None, archive: bool) -> dict[str, Any]:
     systems = {name: summarise(recs, seconds[name]) for name, recs in records.items()}
     report: dict[str, Any] = {
         "run_id": "",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "dataset": "realtimeqa",
         "gold": str(root),
-        "split": args.weeks or "all",
-        "mode": "archive" if args.archive else "per-week",
+        "split": weeks or "all",
+        "mode": "archive" if archive else "per-week",
         "n_items": sum(len(a.questions) for a in archives),
         "weeks": sorted({q.week for a in archives for q in a.questions}),
         "settings": settings.model_dump(mode="json"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections.abc import Sequence
@@ -173,15 +172,6 @@ def test_an_item_that_raises_counts_as_wrong(tmp_path: Path) -> None:
     assert out["overall"]["latency_p50_ms"] is None
 
 
-def _args(gold: Path, out: Path, **kw: Any) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    ev.add_arguments(parser)
-    argv = ["--gold", str(gold), "--out", str(out)]
-    for key, value in kw.items():
-        argv += [f"--{key}"] if value is True else [f"--{key}", str(value)]
-    return parser.parse_args(argv)
-
-
 def _check_report(run_dirs: list[Path]) -> dict[str, Any]:
     assert len(run_dirs) == 1
     run_dir = run_dirs[0]
@@ -200,7 +190,7 @@ def test_run_writes_reports_with_a_fake_pipeline(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr("rag.pipeline.Pipeline", FakePipeline)
     gold = _gold(tmp_path, ITEMS)
-    code = ev.run(_args(gold, tmp_path / "reports", split="all"), Settings.load(env={}))
+    code = ev.run(Settings.load(env={}), gold=gold, out=tmp_path / "reports", split="all")
     assert code == 0
     report = _check_report(list((tmp_path / "reports").iterdir()))
     newsrag = report["systems"]["newsrag"]
@@ -224,8 +214,8 @@ def test_compare_prints_deltas_against_an_old_report(tmp_path: Path,
     old = json.loads(json.dumps({"systems": {"newsrag": {"overall": {"accuracy": 0.5}}}}))
     old_path = tmp_path / "old.json"
     old_path.write_text(json.dumps(old), encoding="utf-8")
-    ev.run(_args(gold, tmp_path / "reports", split="all", compare=old_path),
-           Settings.load(env={}))
+    ev.run(Settings.load(env={}), gold=gold, out=tmp_path / "reports", split="all",
+           compare=old_path)
     lines = [line for line in capsys.readouterr().out.splitlines()
              if line.startswith("newsrag") and " accuracy " in line]
     assert lines
@@ -238,7 +228,7 @@ def test_unknown_split_items_and_bad_compare_file_are_input_errors(tmp_path: Pat
 
     gold = _gold(tmp_path, ITEMS[:1])
     with pytest.raises(InputError, match="No gold items"):
-        ev.run(_args(gold, tmp_path / "r", split="dev"), Settings.load(env={}))
+        ev.run(Settings.load(env={}), gold=gold, out=tmp_path / "r", split="dev")
     (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
     with pytest.raises(InputError, match="not an eval report"):
         ev.load_report(tmp_path / "bad.json")
@@ -258,8 +248,8 @@ def test_run_end_to_end_on_the_real_pipeline(tmp_path: Path,
     gold = tmp_path / "gold.jsonl"
     gold.write_text("\n".join(line for line in lines if json.loads(line)["id"] in wanted) + "\n",
                     encoding="utf-8")
-    args = _args(gold, tmp_path / "reports", split="all", articles=REAL)
-    code = ev.run(args, Settings.load(env={}))
+    code = ev.run(Settings.load(env={}), gold=gold, out=tmp_path / "reports", split="all",
+                  articles=REAL)
     report = _check_report(list((tmp_path / "reports").iterdir()))
     newsrag = report["systems"]["newsrag"]
     assert code == 0
@@ -290,8 +280,8 @@ def test_baseline_runs_side_by_side_with_ratios(tmp_path: Path,
     monkeypatch.setattr("rag.pipeline.Pipeline", FakePipeline)
     monkeypatch.setattr("rag.baseline.LlamaIndexBaseline.build", build)
     gold = _gold(tmp_path, ITEMS)
-    assert ev.run(_args(gold, tmp_path / "reports", split="all", baseline=True),
-                  Settings.load(env={})) == 0
+    assert ev.run(Settings.load(env={}), gold=gold, out=tmp_path / "reports", split="all",
+                  baseline=True) == 0
     report = _check_report(list((tmp_path / "reports").iterdir()))
     assert list(report["systems"]) == ["newsrag", "baseline"]
     # Same answers except t3, where the baseline answers instead of abstaining: 3/4 vs 2/4.

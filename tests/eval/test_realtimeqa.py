@@ -3,16 +3,16 @@ fake embedder, then one real week end to end when ../shared/realtimeqa exists.""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rag.errors import InputError
-from rag.eval import gold, rtqa, rtqa_cache
 from rag.eval import realtimeqa as er
 from rag.eval import realtimeqa_report as rr
+from rag.eval import rtqa, rtqa_cache
 from rag.settings import Settings
 from rag.types import Answer, Chunk, Citation, Passage, ShortAnswer
 
@@ -222,20 +222,6 @@ def test_an_index_is_built_once_and_an_interrupted_build_leaves_nothing(
     assert rebuilt is not None
 
 
-def _args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    gold.add_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
-def test_realtimeqa_needs_a_path_and_the_default_dataset_stays_the_gold_set() -> None:
-    with pytest.raises(InputError, match="needs the path"):
-        gold.run(_args("--dataset", "realtimeqa"), Settings.load({}, env={}))
-    assert gold._dataset(_args()) == ("gold", None)
-    args = _args("--dataset", "realtimeqa", "x", "--archive", "--weeks", "2025")
-    assert gold._dataset(args) == ("realtimeqa", Path("x")) and args.archive
-
-
 # --- end to end -------------------------------------------------------------------------------
 
 
@@ -247,9 +233,8 @@ def test_one_real_week_runs_end_to_end(tmp_path: Path) -> None:
     week = "20250103" if "20250103" in weeks else weeks[0]
     # The eval's own cache: content-addressed, so the week is built at most once per machine.
     cache = rtqa_cache.cache_root()
-    args = _args("--dataset", "realtimeqa", str(SHARED_RTQA), "--weeks", week, "--limit", "5",
-                 "--out", str(tmp_path / "reports"), "--cache-dir", str(cache))
-    code = gold.run(args, Settings.load({}, env={}))
+    code = er.run(Settings.load({}, env={}), SHARED_RTQA, weeks=week, limit=5,
+                  out=tmp_path / "reports", cache_dir=cache)
     (run_dir,) = (tmp_path / "reports").iterdir()
     assert {"report.json", "report.md"} <= {p.name for p in run_dir.iterdir()}
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
@@ -298,13 +283,15 @@ def test_the_runner_builds_once_and_reports_per_week_and_over_an_archive(
     _write_week(tmp_path / "data", "20250103", 2)
     _write_week(tmp_path / "data", "20250110", 2)
     settings = Settings.load({}, env={})
-    common = ("--dataset", "realtimeqa", str(tmp_path / "data"), "--out",
-              str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache"))
-    assert gold.run(_args(*common), settings) == 0
+    def run(**kw: Any) -> int:
+        return er.run(settings, tmp_path / "data", out=tmp_path / "reports",
+                      cache_dir=tmp_path / "cache", **kw)
+
+    assert run() == 0
     assert capsys.readouterr().err.count("built ") == 2  # one index per week
-    assert gold.run(_args(*common, "--limit", "3"), settings) == 0
+    assert run(limit=3) == 0
     assert "built " not in capsys.readouterr().err  # both weeks from the cache
-    assert gold.run(_args(*common, "--archive"), settings) == 0
+    assert run(archive=True) == 0
     assert capsys.readouterr().err.count("built ") == 1
     reports = sorted((tmp_path / "reports").iterdir())
     got = [json.loads((d / "report.json").read_text(encoding="utf-8")) for d in reports]
@@ -328,9 +315,8 @@ def test_an_llm_backend_is_reported_beside_the_default_one_on_the_same_indexes(
     with FakeLLMServer("NONE") as server:
         settings = Settings.load({"backend": "openai-compatible",
                                   "llm_base_url": server.url + "/v1"}, env={})
-        args = _args("--dataset", "realtimeqa", str(tmp_path / "data"), "--out",
-                     str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache"))
-        assert gold.run(args, settings) == 0
+        assert er.run(settings, tmp_path / "data", out=tmp_path / "reports",
+                      cache_dir=tmp_path / "cache") == 0
         asked = len(server.requests)
     (run_dir,) = (tmp_path / "reports").iterdir()
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
