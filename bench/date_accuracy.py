@@ -79,7 +79,8 @@ def _share(n: int, total: int) -> str:
 def measure(root: Path, year: str, show_wrong: int = 0, months: tuple[int, int] = (1, 12),
             label: str = "") -> None:
     from rag.errors import InputError
-    from rag.ingest import RawDocument, to_article
+    from rag.ingest import to_article
+    from rag.types import RawDocument
 
     tallies: dict[str, Counter[str]] = {k: Counter() for k in ("all", "head", "any date in head")}
     for text, truth, crawl in articles(root, year, months):

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
 
 from rag.dates import parse_date
 from rag.errors import InputError
 from rag.html import extract_html
-
-if TYPE_CHECKING:  # rag.ingest imports this module to read feed files
-    from rag.ingest import RawDocument
+from rag.types import RawDocument
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
@@ -58,7 +55,6 @@ def _atom_link(entry: ET.Element) -> str:
 
 
 def parse_feed(filename: str, text: str, origin: str) -> list[RawDocument]:
-    from rag.ingest import RawDocument
 
     try:
         root = ET.fromstring(text)

@@ -27,27 +27,11 @@ from rag.feeds import looks_like_feed, parse_feed
 from rag.fetch import FetchError, fetch, is_url
 from rag.html import extract_html
 from rag.text import normalize, require_unicode
-from rag.types import Article
+from rag.types import Article, RawDocument
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".xml",
                       ".rss", ".atom")
 _JSON_FIELDS = ("title", "text", "date", "url", "source", "author")
-
-
-@dataclass(frozen=True)
-class RawDocument:
-    """One article as read from its input, before cleaning."""
-
-    text: str
-    origin: str
-    filename: str
-    title: str | None = None
-    date: str | None = None
-    url: str | None = None
-    source: str | None = None
-    author: str | None = None
-    # When the text was fetched (ISO): no publication date is later; reads "2 hours ago".
-    crawled: str | None = None
 
 
 # --- finding and reading inputs ----------------------------------------------------------------

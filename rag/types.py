@@ -11,6 +11,22 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class RawDocument:
+    """One article as read from its input, before cleaning."""
+
+    text: str
+    origin: str
+    filename: str
+    title: str | None = None
+    date: str | None = None
+    url: str | None = None
+    source: str | None = None
+    author: str | None = None
+    # When the text was fetched (ISO): no publication date is later; reads "2 hours ago".
+    crawled: str | None = None
+
+
+@dataclass(frozen=True)
 class Article:
     """A cleaned article as stored in the index.
 

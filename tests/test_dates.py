@@ -20,7 +20,8 @@ from rag.dates import (
     undated_note,
 )
 from rag.html import extract_html
-from rag.ingest import RawDocument, clean_text, to_article
+from rag.ingest import clean_text, to_article
+from rag.types import RawDocument
 
 ARTICLES = Path(__file__).resolve().parents[1] / "data" / "articles"
 TODAY = date(2026, 11, 23)

@@ -1,0 +1,31 @@
+"""The library's one-way layering, checked on the source: imports go down the way of data
+(ingest -> ... -> render -> {ui, api, cli, eval}), never back up."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+RAG = Path(__file__).resolve().parents[1] / "rag"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_imported_modules_sees_imports_inside_functions(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    from rag.ingest import RawDocument\n    import gradio\n")
+    assert {"rag.ingest", "gradio"} <= imported_modules(src)
+
+
+def test_feeds_do_not_import_ingest_which_reads_them() -> None:
+    assert not {m for m in imported_modules(RAG / "feeds.py") if m.startswith("rag.ingest")}
