@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load_api import pct, start, stop  # noqa: E402
-from ui.server import free_port  # noqa: E402
+from rag.serve import free_port  # noqa: E402
 
 # Conversations: a first question, then follow-ups that only make sense with the history.
 CONVERSATIONS = [

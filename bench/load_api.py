@@ -24,7 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ui.server import free_port  # noqa: E402
+from rag.serve import free_port  # noqa: E402
 
 QUESTIONS = [
     "When must US troops leave Niger?",
@@ -36,7 +36,7 @@ QUESTIONS = [
 
 
 def start(index_dir: str, port: int) -> tuple[subprocess.Popen[str], float]:
-    code = ("import sys; from rag.settings import Settings; from ui.server import serve; "
+    code = ("import sys; from rag.settings import Settings; from rag.serve import serve; "
             f"serve(Settings.load({{'index_dir': sys.argv[1]}}), port={port})")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     env.pop("NEWSRAG_API_KEY", None)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load_api import QUESTIONS, start  # noqa: E402
-from ui.server import free_port  # noqa: E402
+from rag.serve import free_port  # noqa: E402
 
 
 def unique_text(size: int) -> str:

@@ -206,7 +206,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{name} = {value}\n    {desc} (env NEWSRAG_{name.upper()})")
         return 0
     if cmd == "serve":
-        from ui.server import serve
+        from rag.serve import serve
 
         serve(settings, host=args.host, port=args.port)
         return 0

@@ -125,7 +125,7 @@ class Settings(BaseModel):
         20_000_000, ge=1000, description="Larger input files are rejected."
     )
 
-    # --- serving (issue 16: read by rag/http_guard.py and ui/server.py) ----------------------
+    # --- serving (issue 16: read by rag/http_guard.py and rag/serve.py) ----------------------
     allowed_origins: str = Field(
         "",
         description="Comma-separated origins (https://cms.example.org) whose pages may call "

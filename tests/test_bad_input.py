@@ -407,7 +407,7 @@ class Served:
         import subprocess
         import sys
 
-        from ui.server import free_port
+        from rag.serve import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -761,12 +761,12 @@ def test_json_bodies_over_a_mebibyte_are_refused_unread(client: TestClient, pipe
 def test_serve_refuses_allowed_origins_that_are_not_origins_before_loading_anything(
         origins: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> None:
-    import ui.server
+    import rag.serve
 
     def never(*_: Any) -> None:
         raise AssertionError("the models were loaded before the settings were checked")
 
-    monkeypatch.setattr(ui.server, "prepare", never)
+    monkeypatch.setattr(rag.serve, "prepare", never)
     monkeypatch.setenv("NEWSRAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("NEWSRAG_ALLOWED_ORIGINS", origins)
     assert cli.main(["serve", "--port", "1"]) == 2

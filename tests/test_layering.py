@@ -29,3 +29,17 @@ def test_imported_modules_sees_imports_inside_functions(tmp_path: Path) -> None:
 
 def test_feeds_do_not_import_ingest_which_reads_them() -> None:
     assert not {m for m in imported_modules(RAG / "feeds.py") if m.startswith("rag.ingest")}
+
+
+def test_the_library_never_imports_its_ui_or_gradio() -> None:
+    offenders = {str(path.relative_to(RAG)): sorted(bad) for path in RAG.rglob("*.py")
+                 if (bad := {m for m in imported_modules(path)
+                             if m.split(".")[0] in ("ui", "gradio", "gradio_client")})}
+    assert offenders == {}
+
+
+def test_serve_finds_the_chat_pages_through_their_entry_point() -> None:
+    from rag.serve import installed_pages
+    from ui.server import mount_pages
+
+    assert installed_pages() is mount_pages

@@ -18,9 +18,10 @@ import pytest
 from fastapi import FastAPI, Request
 
 from rag.http_guard import RequestGuard
+from rag.serve import BackgroundServer, free_port, prepare
 from rag.settings import Settings
 from tests.conftest import ferry_feed
-from ui.server import BackgroundServer, create_server_app, free_port, prepare
+from ui.server import create_server_app
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -233,7 +234,7 @@ def test_api_key_locks_the_api_and_the_page(server: BackgroundServer, index_dir:
 def test_serve_starts_quickly_on_a_built_index(server: BackgroundServer, index_dir: Path) -> None:
     """`serve()` in its own process on the index the module fixture built; time to /api/health."""
     port = free_port()
-    code = ("import sys; from rag.settings import Settings; from ui.server import serve; "
+    code = ("import sys; from rag.settings import Settings; from rag.serve import serve; "
             f"serve(Settings.load({{'index_dir': sys.argv[1]}}), port={port})")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
     env.pop("NEWSRAG_API_KEY", None)

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from rag.pipeline import Pipeline
+from rag.serve import BackgroundServer, free_port, prepare
 from rag.settings import Settings
-from ui.server import BackgroundServer, create_server_app, free_port, prepare
+from ui.server import create_server_app
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox/GPU in containers; no network calls of chromium's own (updates, sync, QUIC).

@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from rag.serve import BackgroundServer, free_port, prepare
 from rag.settings import Settings
-from ui.server import BackgroundServer, create_server_app, free_port, prepare
+from ui.server import create_server_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from rag.pipeline import Pipeline
-from ui.server import BackgroundServer
+from rag.serve import BackgroundServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 FIRST = "When must US troops leave Niger?"
