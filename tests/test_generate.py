@@ -549,7 +549,7 @@ def test_even_a_model_that_obeys_cannot_slip_the_injected_claim_through() -> Non
 
 # --- the real packaged model (slow) --------------------------------------------------------------
 
-MODEL = Settings.model_fields["llm_model_path"].default
+MODEL = Settings().llm_model_path  # the default, under the folder the tests run in
 SAMPLE_QUESTIONS = [QUESTION, "Which Russian mercenary group did Niger turn to?",
                     "How many US troops are in Niger?", "Who is Niger's prime minister?",
                     "How much did the drone base in Agadez cost?"]
