@@ -114,7 +114,7 @@ def check(index: Path, reported: set[str], fake: bool) -> tuple[int, list[str]]:
         problems.append(f"vectors {store.vector_count()} != chunks {sum(r[2] for r in rows)}")
     true_counts = {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                    for t in ("articles", "chunks", "sentences")}
-    if store.counts() != true_counts:  # the trigger-kept tallies (rag/store.py)
+    if store.counts() != true_counts:  # the trigger-kept tallies (rag/store/schema.py)
         problems.append(f"tallies {store.counts()} != rows {true_counts}")
     if con.execute("SELECT COUNT(*) FROM pending").fetchone()[0]:
         problems.append("pending journal not cleared")

@@ -43,3 +43,11 @@ def test_serve_finds_the_chat_pages_through_their_entry_point() -> None:
     from ui.server import mount_pages
 
     assert installed_pages() is mount_pages
+
+
+def test_only_the_store_s_vector_module_imports_chromadb() -> None:
+    importers = {str(path.relative_to(RAG)) for path in RAG.rglob("*.py")
+                 if any(m.split(".")[0] == "chromadb" for m in imported_modules(path))}
+    # rag/baseline.py is the stock llama-index pipeline the eval compares against: its own
+    # Chroma, as llama-index builds it.
+    assert importers == {"store/vectors.py", "baseline.py"}

@@ -1,7 +1,9 @@
 """The persistent index: Chroma for chunk vectors, SQLite for articles, chunks, sentences and
 the keyword (FTS5/BM25) index, and `manifest.json` describing how it was built.
 
-The only module that imports chromadb. Chroma objects never leave it: callers get our types.
+Chroma objects never leave the store: callers get our types. Its parts: `schema.py` (SQLite
+tables, tallies, migration), `vectors.py` (Chroma, the index's only module importing chromadb),
+`lock.py` (one writer per index); the journal, reads and searches are here.
 
 Crash safety: an article counts as ingested when its SQLite transaction commits. Before
 touching Chroma, the article id is written to a `pending` journal; on open, the pending ids of
@@ -13,12 +15,10 @@ remains. A live writer's journal is left to it: readers never wait for or block 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,46 +29,11 @@ from rag.dates import DateRange, date_number
 from rag.embed import Vectors
 from rag.errors import IndexDamagedError, IndexLockedError, NotFoundError
 from rag.manifest import BuildInfo
+from rag.store import vectors
+from rag.store.lock import WriterLock
+from rag.store.schema import TALLIED, connect, open_tables
 from rag.text import terms
 from rag.types import Article, ArticleSummary, Chunk, Sentence
-
-# 2: chunk vectors carry a numeric `date_num` (date filters); articles carry a `group_id`
-# (syndicated and rewritten copies share one).
-COLLECTION = "newsrag_chunks"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS articles (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, date_inferred INTEGER NOT NULL DEFAULT 0,
-    source TEXT NOT NULL, url TEXT, author TEXT, origin TEXT NOT NULL, text TEXT NOT NULL,
-    chunk_count INTEGER NOT NULL, added_at REAL NOT NULL, group_id TEXT
-);
-CREATE INDEX IF NOT EXISTS articles_origin ON articles(origin);
-CREATE INDEX IF NOT EXISTS articles_date ON articles(date);
-CREATE INDEX IF NOT EXISTS articles_added ON articles(added_at);
-CREATE TABLE IF NOT EXISTS chunks (
-    id TEXT PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
-    start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
-CREATE TABLE IF NOT EXISTS sentences (
-    article_id TEXT NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    vec BLOB NOT NULL, PRIMARY KEY (article_id, idx)
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, chunk_id UNINDEXED,
-    tokenize = 'unicode61 remove_diacritics 2');
-CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(chunks_fts, 'row');
-CREATE TABLE IF NOT EXISTS pending (article_id TEXT PRIMARY KEY, op TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tallies (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
-""" + "".join(
-    # Row counts kept by triggers in the same transaction as the rows: COUNT(*) reads the whole
-    # table (seconds at a million chunks), and /api/health and every manifest write need them.
-    f"CREATE TRIGGER IF NOT EXISTS {t}_tally_{op} AFTER {event} ON {t} BEGIN "
-    f"UPDATE tallies SET n = n {sign} 1 WHERE name = '{t}'; END;\n"
-    for t in ("articles", "chunks", "sentences")
-    for op, event, sign in (("ins", "INSERT", "+"), ("del", "DELETE", "-"))
-)
-_TALLIED = ("articles", "chunks", "sentences")
-
 
 _TOTAL = "\x00total"  # the total-chunks entry of the document-frequency cache (not a term)
 _DF_CACHE_MAX = 100_000
@@ -93,7 +58,7 @@ class Store:
         self.dir = Path(index_dir)
         self.build = build
         self.chroma_url = chroma_url
-        self._write_lock = threading.RLock()
+        self._writer = WriterLock(self.dir)
         self._local = threading.local()
         if check:
             self._check_manifest()
@@ -109,21 +74,7 @@ class Store:
             health.raise_if_damaged(self)
 
     def _open_tables(self) -> None:
-        with self._conn() as con:
-            con.executescript(_SCHEMA)
-            cols = {r[1] for r in con.execute("PRAGMA table_info(articles)")}
-            if "group_id" not in cols:  # a version-1 index being reindexed
-                con.execute("ALTER TABLE articles ADD COLUMN group_id TEXT")
-            con.execute("CREATE INDEX IF NOT EXISTS articles_group ON articles(group_id)")
-            # Copies are few: a partial index of them makes counting copy groups instant.
-            con.execute("CREATE INDEX IF NOT EXISTS articles_copies ON articles(group_id) "
-                        "WHERE group_id != id")
-            if con.execute("SELECT COUNT(*) FROM tallies").fetchone()[0] < len(_TALLIED):
-                # An index from before the tallies (or a new one): count once, from then on
-                # the triggers keep the figures.
-                con.executemany("INSERT OR REPLACE INTO tallies VALUES (?, ?)", [
-                    (t, con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-                    for t in _TALLIED])
+        open_tables(self._conn())
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -131,64 +82,18 @@ class Store:
         """One connection per thread: SQLite connections must not be shared across threads."""
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.dir / "store.sqlite", timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA recursive_triggers=ON")  # a REPLACE's delete updates tallies too
+            con = connect(self.dir / "store.sqlite")
             self._local.con = con
         return con
 
     def _open_collection(self) -> Any:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+        self._client = vectors.open_client(self.dir, self.chroma_url)
+        return vectors.collection(self._client)
 
-        chroma_settings = ChromaSettings(anonymized_telemetry=False)
-        if self.chroma_url:
-            from urllib.parse import urlparse
-
-            u = urlparse(self.chroma_url)
-            client = chromadb.HttpClient(host=u.hostname or "localhost", port=u.port or 8000,
-                                         ssl=u.scheme == "https", settings=chroma_settings)
-        else:
-            client = chromadb.PersistentClient(path=str(self.dir / "chroma"),
-                                               settings=chroma_settings)
-        self._client = client
-        return client.get_or_create_collection(
-            COLLECTION, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-        )
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Exclusive write access: one thread in this process, one process on this index.
-
-        Chroma's embedded store is not safe for two writing processes, so a second writer is
-        refused at once rather than left to hang or corrupt the index.
-        """
-        with self._write_lock:
-            if getattr(self._local, "lock_depth", 0):
-                self._local.lock_depth += 1
-                try:
-                    yield
-                finally:
-                    self._local.lock_depth -= 1
-                return
-            fd = os.open(self.dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise IndexLockedError(
-                        f"Another newsrag process is writing to the index in {self.dir}.",
-                        hint="Wait for it to finish, or point NEWSRAG_INDEX_DIR elsewhere.",
-                    ) from None
-                self._local.lock_depth = 1
-                try:
-                    yield
-                finally:
-                    self._local.lock_depth = 0
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Exclusive write access: one thread in this process, one process on this index
+        (rag/store/lock.py)."""
+        return self._writer.held()
 
     # --- manifest (format and checks: rag/manifest.py) --------------------------------------
 
@@ -352,9 +257,7 @@ class Store:
         """Drop every chunk, sentence and vector, keeping the articles (for reindex)."""
         con = self._conn()
         with self.writing():
-            self._client.delete_collection(COLLECTION)
-            self._collection = self._client.get_or_create_collection(
-                COLLECTION, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
+            self._collection = vectors.recreate(self._client)
             with con:
                 con.execute("DELETE FROM chunks")
                 con.execute("DELETE FROM chunks_fts")
@@ -512,7 +415,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Articles, chunks and sentences stored (kept by triggers: no table scan)."""
         rows = dict(self._conn().execute("SELECT name, n FROM tallies").fetchall())
-        return {t: int(rows.get(t, 0)) for t in _TALLIED}
+        return {t: int(rows.get(t, 0)) for t in TALLIED}
 
     def vector_count(self) -> int:
         return int(self._collection.count())
