@@ -421,7 +421,7 @@ def test_openapi_declares_a_schema_for_every_reply(client: TestClient) -> None:
 
 
 def test_the_models_name_every_key_the_contract_can_carry(fake_pipeline: Any) -> None:
-    from rag import api
+    from rag import api_models as api
     from rag.types import ShortAnswer
 
     def fields(model: Any) -> set[str]:
