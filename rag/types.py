@@ -74,14 +74,26 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class SpanCandidate:
+    """Words of a sentence that could answer: `sentence[start:end] == text`."""
+
+    text: str
+    start: int
+    end: int
+    label: str  # an entity label of the NER model, or NOUN_CHUNK (rag/nlp.py)
+
+
+@dataclass(frozen=True)
 class Sentence:
-    """A sentence span inside an article (offsets into the article text)."""
+    """A sentence span inside an article (offsets into the article text), with its named
+    entities and noun chunks when they were found at ingest (rag/nlp.py)."""
 
     article_id: str
     index: int
     start: int
     end: int
     text: str
+    spans: tuple[SpanCandidate, ...] | None = None
 
 
 @dataclass(frozen=True)

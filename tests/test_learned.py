@@ -312,3 +312,28 @@ def test_copies_and_repeats_of_one_answer_share_its_probability() -> None:
     assert answer_probability(p, 0, texts, "Tampa") == pytest.approx(0.5)
     assert answer_probability(p, 0, texts, None) == pytest.approx(0.4)
     assert answer_probability(p, 3, texts, "Monday") == pytest.approx(0.3)
+
+
+def test_spans_found_at_ingest_are_what_the_reader_finds_and_it_does_not_look_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import make_settings
+
+    pipe = Pipeline(make_settings(tmp_path / "index"), embedder=FakeEmbedder())
+    pipe.ensure_sample_corpus()
+    want = pipe.ask("When must US troops leave Niger?")
+    assert want.citations
+    art = pipe.store.get_article(want.citations[0].article_id)
+    stored = pipe.store.sentences_in(art.id, 0, len(art.text))
+    texts = [art.text[s.start:s.end] for s in stored]
+    assert [s.span_candidates(t) for s, t in zip(stored, texts, strict=True)] == \
+        [tuple(sp) for sp in span_candidates(texts)]
+
+    def no_parsing(sentences: Sequence[str]) -> list[list[object]]:
+        if sentences:
+            raise AssertionError(f"spaCy ran at question time on {len(sentences)} sentences")
+        return []
+
+    monkeypatch.setattr("rag.learned.span_candidates", no_parsing)
+    got = pipe.ask("When must US troops leave Niger?")
+    assert (got.text, got.short_answer) == (want.text, want.short_answer)
+    pipe.close()

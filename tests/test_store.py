@@ -347,3 +347,41 @@ def test_a_missing_manifest_is_reported_and_no_samples_are_added(
     capsys.readouterr()
     assert _cli(built, "list", monkeypatch=monkeypatch) == 0
     assert capsys.readouterr().out.strip().endswith("5 articles")
+
+
+def test_sentence_spans_round_trip_and_unknown_ones_read_as_none(tmp_path: Path) -> None:
+    from rag.store import decode_spans, encode_spans
+    from rag.types import SpanCandidate
+
+    art, chunks, vec, sents, svecs = _article(1)
+    spans = (SpanCandidate("Article 1", 0, 9, "WORK_OF_ART"), SpanCandidate("thing", 19, 24,
+                                                                             "NOUN_CHUNK"))
+    sents[0] = Sentence(art.id, 0, 0, 27, art.text[:27], spans)  # sents[1]: none found
+    store = Store(tmp_path, BUILD)
+    store.add_article(art, chunks, vec, sents, svecs)
+    first, second = store.sentences_in(art.id, 0, 999)
+    assert first.span_candidates(art.text[:27]) == spans
+    assert second.spans is None and second.span_candidates(art.text[28:]) is None
+    assert decode_spans(encode_spans(()), "x") == ()
+    # Stored spans that do not fit the sentence, or are not ours, are found again, not trusted.
+    for raw in ('[[0,99,"ORG"]]', '[[3,1,"ORG"]]', "not json", '[["a","b","ORG"]]', "[1]"):
+        assert decode_spans(raw, "Short text") is None, raw
+
+
+def test_an_index_from_before_spans_opens_and_still_answers(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "index")
+    pipe = Pipeline(settings, embedder=FakeEmbedder())
+    pipe.ensure_sample_corpus()
+    want = pipe.ask("When must US troops leave Niger?")
+    pipe.close()
+    # The sentences table as it was before spans were found at ingest.
+    con = sqlite3.connect(tmp_path / "index" / "store.sqlite")
+    con.execute("ALTER TABLE sentences DROP COLUMN spans")
+    con.commit()
+    con.close()
+    pipe = Pipeline(settings, embedder=FakeEmbedder())
+    got = pipe.ask("When must US troops leave Niger?")
+    assert (got.text, got.short_answer) == (want.text, want.short_answer)
+    stored = pipe.store.sentences_in(got.citations[0].article_id, 0, 10**9)
+    assert stored and all(s.spans is None for s in stored)
+    pipe.close()

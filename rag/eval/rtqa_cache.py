@@ -27,7 +27,7 @@ from rag.eval.rtqa import RtqaArticle
 from rag.manifest import SCHEMA_VERSION
 from rag.settings import Settings
 
-CACHE_FORMAT = 1  # bump when what a cached folder holds changes
+CACHE_FORMAT = 2  # bump when what a cached folder holds changes (2: spans found at ingest)
 _META = "build.json"
 
 

@@ -15,6 +15,7 @@ remains. A live writer's journal is left to it: readers never wait for or block 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -33,7 +34,7 @@ from rag.store import vectors
 from rag.store.lock import WriterLock
 from rag.store.schema import TALLIED, connect, open_tables
 from rag.text import terms
-from rag.types import Article, ArticleSummary, Chunk, Sentence
+from rag.types import Article, ArticleSummary, Chunk, Sentence, SpanCandidate
 
 _TOTAL = "\x00total"  # the total-chunks entry of the document-frequency cache (not a term)
 _DF_CACHE_MAX = 100_000
@@ -46,6 +47,42 @@ class ArticleMeta(NamedTuple):
     date_inferred: bool
     url: str | None
     group_id: str
+
+
+class StoredSentence(NamedTuple):
+    """A sentence as the index holds it; `spans` as encode_spans() wrote them (None: not
+    found at ingest, an index from before that)."""
+
+    idx: int  # its place in the article
+    start: int
+    end: int
+    vec: Vectors
+    spans: str | None
+
+    def span_candidates(self, text: str) -> tuple[SpanCandidate, ...] | None:
+        """Its spans over its `text` (the sentence itself), or None when not stored."""
+        return decode_spans(self.spans, text)
+
+
+def encode_spans(spans: Sequence[SpanCandidate] | None) -> str | None:
+    """Spans as compact JSON of [start, end, label] (the text is the sentence's own)."""
+    if spans is None:
+        return None
+    return json.dumps([[sp.start, sp.end, sp.label] for sp in spans], separators=(",", ":"))
+
+
+def decode_spans(raw: str | None, text: str) -> tuple[SpanCandidate, ...] | None:
+    """What encode_spans() wrote, over the sentence `text`; None when nothing (or something
+    unreadable or out of the sentence's bounds) was stored: the reader then finds them."""
+    if raw is None:
+        return None
+    try:
+        rows = json.loads(raw)
+        out = tuple(SpanCandidate(text[s:e], s, e, str(lab)) for s, e, lab in rows
+                    if isinstance(s, int) and isinstance(e, int) and 0 <= s < e <= len(text))
+    except (ValueError, TypeError):
+        return None
+    return out if len(out) == len(rows) else None
 
 
 # (article, chunks, chunk vectors, sentences, sentence vectors): one article ready to store.
@@ -224,9 +261,10 @@ class Store:
             [(" ".join(terms(f"{article.title}\n{c.text}")), c.id) for c in chunks],
         )
         con.executemany(
-            "INSERT INTO sentences VALUES (?,?,?,?,?)",
+            "INSERT INTO sentences (article_id, idx, start, end, vec, spans) VALUES (?,?,?,?,?,?)",
             [(s.article_id, s.index, s.start, s.end,
-              sentence_vecs[i].astype(np.float16).tobytes()) for i, s in enumerate(sentences)],
+              sentence_vecs[i].astype(np.float16).tobytes(), encode_spans(s.spans))
+             for i, s in enumerate(sentences)],
         )
 
     def _delete_rows(self, article_id: str) -> None:
@@ -402,14 +440,13 @@ class Store:
         return {r[0]: Chunk(id=r[0], article_id=r[1], index=r[2], start=r[3], end=r[4],
                             text=r[5]) for r in rows}
 
-    def sentences_in(
-        self, article_id: str, start: int, end: int
-    ) -> list[tuple[int, int, int, Vectors]]:
-        """(index, start, end, vector) of the sentences of an article inside [start, end)."""
+    def sentences_in(self, article_id: str, start: int, end: int) -> list[StoredSentence]:
+        """The sentences of an article inside [start, end), with their vectors and spans."""
         rows = self._conn().execute(
-            "SELECT idx, start, end, vec FROM sentences WHERE article_id = ? AND start >= ? "
-            "AND end <= ? ORDER BY idx", (article_id, start, end)).fetchall()
-        return [(r[0], r[1], r[2], np.frombuffer(r[3], dtype=np.float16).astype(np.float32))
+            "SELECT idx, start, end, vec, spans FROM sentences WHERE article_id = ? "
+            "AND start >= ? AND end <= ? ORDER BY idx", (article_id, start, end)).fetchall()
+        return [StoredSentence(r[0], r[1], r[2],
+                               np.frombuffer(r[3], dtype=np.float16).astype(np.float32), r[4])
                 for r in rows]
 
     def counts(self) -> dict[str, int]:

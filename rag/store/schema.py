@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE TABLE IF NOT EXISTS sentences (
     article_id TEXT NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    vec BLOB NOT NULL, PRIMARY KEY (article_id, idx)
+    vec BLOB NOT NULL, spans TEXT, PRIMARY KEY (article_id, idx)
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, chunk_id UNINDEXED,
     tokenize = 'unicode61 remove_diacritics 2');
@@ -57,6 +57,10 @@ def open_tables(con: sqlite3.Connection) -> None:
         cols = {r[1] for r in con.execute("PRAGMA table_info(articles)")}
         if "group_id" not in cols:  # a version-1 index being reindexed
             con.execute("ALTER TABLE articles ADD COLUMN group_id TEXT")
+        if "spans" not in {r[1] for r in con.execute("PRAGMA table_info(sentences)")}:
+            # An index from before spans were found at ingest: its sentences are read at
+            # question time until `newsrag reindex` (NULL = not found yet).
+            con.execute("ALTER TABLE sentences ADD COLUMN spans TEXT")
         con.execute("CREATE INDEX IF NOT EXISTS articles_group ON articles(group_id)")
         # Copies are few: a partial index of them makes counting copy groups instant.
         con.execute("CREATE INDEX IF NOT EXISTS articles_copies ON articles(group_id) "
