@@ -207,6 +207,28 @@ def _read_line(line: str, not_after: date | None = None,
     return published[0] if published else candidates[0]
 
 
+_BAR = re.compile(r"\s*[|•·]\s*")  # a byline bar: "By Jane Doe | The Herald | May 2, 2024"
+_BAR_PART_WORDS = 8  # a credit or an outlet beside the date, not a sentence
+
+
+def _read_bar(line: str, not_after: date | None = None,
+              crawled: datetime | None = None) -> tuple[date, bool] | None:
+    """`_read_line` of a line read whole, else of a byline bar's part that states the date
+    alone ("Story by Jane Doe | Photos and video by Tom Poe | Dec. 10, 2015"): the credits
+    beside it may be in lower case, but each is short and none is a sentence."""
+    got = _read_line(line, not_after, crawled)
+    parts = [p for p in _BAR.split(line) if p.strip()]
+    if got is not None or len(parts) < 2:
+        return got
+    if any(len(p.split()) > _BAR_PART_WORDS or _is_prose(p) for p in parts):
+        return None
+    for part in parts:
+        got = _read_line(part, not_after, crawled)
+        if got is not None:
+            return got
+    return None
+
+
 @dataclass(frozen=True)
 class Dateline:
     """The publication date stated in the first lines, and which lines state it."""
@@ -264,7 +286,7 @@ def find_dateline(lines: Sequence[str], not_after: date | None = None,
         seen += 1
         if seen > _ZONE:
             break
-        got = _read_line(text, limit, crawled)
+        got = _read_bar(text, limit, crawled)
         if got is None:
             if _is_prose(text):
                 break

@@ -148,6 +148,8 @@ def _lines(text: str) -> list[str]:
     ("Posted 04.03.2025 at 10:15", "2025-03-04"),  # dots: the European day.month.year
     ("By Jane Doe | The Valley Herald | 14 April 2016", "2016-04-14"),
     ("FRIDAY, DEC. 16, 2016", "2016-12-16"),
+    # a byline bar: credits in lower case beside a part that is the date alone
+    ("Story by Jane Doe and Ann Roe | Photos and video by Tom Poe | Dec. 10, 2015", "2015-12-10"),
 ])
 def test_a_date_line_in_the_first_lines_states_the_date(line: str, iso: str) -> None:
     got = find_dateline(_lines(f"A headline about the harbour\n{line}\n\nThe body starts here."))
@@ -192,6 +194,8 @@ def test_a_date_heading_of_one_entry_among_many_does_not_date_the_page() -> None
     "A story opens here, as stories do.\nApril 2, 2006",  # after the first sentence: content
     "Wed 3 May 2024",  # 3 May 2024 was a Friday: a contradiction is not trusted
     "Posted 04/03/2025",  # April 3 in the US, 4 March in Europe: not guessed
+    # a bar whose other part is a sentence: a date and what happened on it
+    "Nov. 5, 2024 | polls open at seven across the state and close at eight",
 ])
 def test_lines_that_only_mention_a_date_are_not_datelines(text: str) -> None:
     assert find_dateline(_lines(text)) is None
