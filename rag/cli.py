@@ -180,11 +180,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
 
 
-def _pipeline(settings: Settings, collection: str | None = None,
-              create: bool = False) -> Pipeline:
-    from rag.collections import open_pipeline
+def _pipeline(settings: Settings) -> Pipeline:
+    from rag.pipeline import Pipeline
 
-    return open_pipeline(settings, collection, create=create)
+    return Pipeline(settings)
 
 
 def _collections(settings: Settings, as_json: bool) -> int:
@@ -259,8 +258,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "collections":
         return _collections(settings, args.json)
 
-    collection = getattr(args, "collection", None)
-    pipe = _pipeline(settings, collection, create=cmd == "ingest")
+    from rag.collections import resolve
+
+    # The collection's own settings: its folder (main: the index folder itself).
+    pipe = _pipeline(resolve(settings, getattr(args, "collection", None),
+                             create=cmd == "ingest"))
     if cmd == "doctor":
         return _doctor(pipe, args.json)
     try:

@@ -97,21 +97,26 @@ def settings_for(settings: Settings, name: str) -> Settings:
                                        "sample_dir": None})
 
 
-def open_pipeline(settings: Settings, name: str | None, create: bool = False,
-                  models_from: Pipeline | None = None) -> Pipeline:
-    """The pipeline of one collection (CLI). Unknown names are `NotFoundError` unless
-    `create` (ingest)."""
+def resolve(settings: Settings, name: str | None, create: bool = False) -> Settings:
+    """The settings of collection `name` (None: main), which must exist unless `create`
+    (ingest), which makes its folder. Unknown names are `NotFoundError`."""
     name = validate_name(name)
     own = settings_for(settings, name)
-    if not create and not exists(settings.index_dir, name):
+    if create:
+        own.index_dir.mkdir(parents=True, exist_ok=True)
+    elif not exists(settings.index_dir, name):
         raise NotFoundError(f"There is no collection {name!r}.",
                             hint="`newsrag collections` lists them; ingest into a new name "
                             "to create one.")
-    if create:
-        own.index_dir.mkdir(parents=True, exist_ok=True)
+    return own
+
+
+def open_pipeline(settings: Settings, name: str | None, create: bool = False,
+                  models_from: Pipeline | None = None) -> Pipeline:
+    """The pipeline of one collection; see `resolve`."""
     from rag.pipeline import Pipeline
 
-    return Pipeline(own, models_from=models_from)
+    return Pipeline(resolve(settings, name, create), models_from=models_from)
 
 
 class Collections:
