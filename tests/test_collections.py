@@ -110,6 +110,19 @@ def test_at_most_max_open_pipelines_are_kept(settings: Settings, cricket: Path) 
         c.close()
 
 
+def test_many_threads_opening_one_collection_get_one_pipeline(colls: Collections,
+                                                              cricket: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    colls.get("sports", create=True).ingest([cricket])
+    colls._open.clear()  # as if just started: opened lazily by whoever asks first
+    with ThreadPoolExecutor(8) as pool:
+        pipes = list(pool.map(lambda _: colls.get("sports"), range(32)))
+        answers = list(pool.map(lambda p: p.ask(QUESTION), pipes))
+    assert len({id(p) for p in pipes}) == 1
+    assert all("Zanzibar" in a.text for a in answers)
+
+
 # --- the CLI ---------------------------------------------------------------------------------
 
 
