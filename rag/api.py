@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api_models import (
+    COLLECTION_DOC,
     MODEL_ID,
     SOURCES_HEADING,
     AnswerOut,
@@ -44,6 +45,7 @@ from rag.api_models import (
     AskRequest,
     ChatCompletionOut,
     ChatCompletionRequest,
+    CollectionListOut,
     DeletedOut,
     ErrorOut,
     HealthOut,
@@ -52,6 +54,7 @@ from rag.api_models import (
     OpenAIErrorOut,
     messages_to_question,
 )
+from rag.collections import DEFAULT, Collections
 from rag.dates import display_article_date
 from rag.errors import IngestCancelledError, InputError, NewsragError, TooLargeError
 from rag.http_guard import API_KEY_ENV, MAX_JSON_BYTES, RequestGuard, error_body, upload_limit
@@ -146,8 +149,11 @@ def api_key_from_env() -> str | None:
 # --- the app ---------------------------------------------------------------------------------
 
 
-def create_app(pipeline: Pipeline, settings: Settings, api_key: str | None = None) -> FastAPI:
+def create_app(pipeline: Pipeline, settings: Settings, api_key: str | None = None,
+               collections: Collections | None = None) -> FastAPI:
     """The FastAPI app. `api_key` defaults to NEWSRAG_API_KEY; an empty key means no auth.
+    `pipeline` is the `main` collection's; the others are opened from `collections` (by
+    default a `Collections` around `pipeline`) when a request names them.
 
     The key and the declared body size are checked by `RequestGuard` before anything reads
     the body; the routes' `max_body_size` cuts off a body that streams past its limit
@@ -162,38 +168,54 @@ def create_app(pipeline: Pipeline, settings: Settings, api_key: str | None = Non
     )
     _install_error_handlers(app)
     app.add_middleware(RequestGuard, api_key=key, max_file_bytes=settings.max_file_bytes)
-    app.include_router(_api_router(pipeline, settings), prefix="/api")
-    app.include_router(_openai_router(pipeline), prefix="/v1")
+    if collections is None:
+        collections = Collections(settings, main=pipeline)
+    app.include_router(_api_router(collections, settings), prefix="/api")
+    app.include_router(_openai_router(collections), prefix="/v1")
     app.state.pipeline = pipeline
+    app.state.collections = collections
     app.state.settings = settings
     return app
 
 
-def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
+# A GET's or an upload's collection, as a query parameter (a body names it as a field).
+CollectionQuery = Annotated[str | None, Query(description=COLLECTION_DOC, max_length=200)]
+
+
+def _api_router(collections: Collections, settings: Settings) -> APIRouter:
     r = APIRouter(tags=["newsrag"], max_body_size=MAX_JSON_BYTES, responses=_ERRORS)
 
     @r.post("/ask", summary="Answer a question with citations", response_model=AnswerOut,
-            response_model_exclude_unset=True)
+            responses=_NOT_FOUND, response_model_exclude_unset=True)
     def ask(req: AskRequest) -> dict[str, Any]:
         history = [Turn(t.role, t.content) for t in req.history]
+        pipeline = collections.get(req.collection)
         return pipeline.ask(req.question, history=history, top_k=req.top_k, since=req.since,
                             until=req.until, as_of=req.as_of,
                             include_undated=req.include_undated).to_dict()
 
+    @r.get("/collections", summary="The collections (archives), with their article counts",
+           response_model=CollectionListOut, response_model_exclude_unset=True)
+    def list_collections() -> dict[str, Any]:
+        return {"collections": [c.to_dict() for c in collections.names()]}
+
     @r.get("/articles", summary="List the indexed articles, newest first, a page at a time",
-           response_model=ArticlePageOut, response_model_exclude_unset=True)
+           response_model=ArticlePageOut, responses=_NOT_FOUND,
+           response_model_exclude_unset=True)
     def list_articles(
         limit: Annotated[int, Query(ge=1, le=1000, description="Articles per page.")] = 100,
         offset: Annotated[int, Query(ge=0, le=2**62, description="Articles to skip.")] = 0,
+        collection: CollectionQuery = None,
     ) -> dict[str, Any]:
+        pipeline = collections.get(collection)
         rows = [a.to_dict() for a in pipeline.list_articles(limit, offset)]
         return {"count": len(rows), "total": pipeline.article_count(), "offset": offset,
                 "articles": rows}
 
     @r.get("/articles/{article_id}", summary="One article with its full text",
            response_model=ArticleOut, responses=_NOT_FOUND, response_model_exclude_unset=True)
-    def get_article(article_id: str) -> dict[str, Any]:
-        return pipeline.get_article(article_id).to_dict()
+    def get_article(article_id: str, collection: CollectionQuery = None) -> dict[str, Any]:
+        return collections.get(collection).get_article(article_id).to_dict()
 
     @r.post("/articles", summary="Upload articles (.txt .md .html .json .jsonl)",
             max_body_size=upload_limit(settings.max_file_bytes), status_code=201,
@@ -206,7 +228,11 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
                file: Annotated[list[UploadFile], File(description="One or more files.")],
                replace: Annotated[bool, Query(description="Replace earlier uploads with the "
                                               "same file name (else both are kept).")] = False,
+               collection: Annotated[str | None, Query(
+                   description=COLLECTION_DOC + " A new name creates the collection.",
+                   max_length=200)] = None,
                ) -> dict[str, Any]:
+        pipeline = collections.get(collection, create=True)
         # All or nothing: every file is read and parsed before any is stored. A client that
         # hangs up stops the ingest between whole articles (RequestGuard sets client_gone).
         files = [_read_upload(settings, f) for f in file]
@@ -222,15 +248,17 @@ def _api_router(pipeline: Pipeline, settings: Settings) -> APIRouter:
 
     @r.delete("/articles/{article_id}", summary="Delete an article and its chunks",
               response_model=DeletedOut, responses=_NOT_FOUND, response_model_exclude_unset=True)
-    def delete_article(article_id: str) -> dict[str, Any]:
+    def delete_article(article_id: str, collection: CollectionQuery = None) -> dict[str, Any]:
+        pipeline = collections.get(collection)
         pipeline.get_article(article_id)  # a clean 404 for unknown ids
         pipeline.delete_article(article_id)
         return {"deleted": article_id}
 
     @r.get("/health", summary="Index size, embedding model, version", response_model=HealthOut,
-           response_model_exclude_unset=True)
-    def health() -> dict[str, Any]:
-        return {"status": "ok", **pipeline.stats()}
+           responses=_NOT_FOUND, response_model_exclude_unset=True)
+    def health(collection: CollectionQuery = None) -> dict[str, Any]:
+        name = collection or DEFAULT
+        return {"status": "ok", **collections.get(name).stats(), "collection": name}
 
     return r
 
@@ -251,15 +279,27 @@ def _read_upload(settings: Settings, f: UploadFile) -> tuple[str, bytes]:
 # --- OpenAI-compatible facade ----------------------------------------------------------------
 
 
-def _openai_router(pipeline: Pipeline) -> APIRouter:
+def _v1_collection(req: ChatCompletionRequest) -> str | None:
+    """The body's `collection`, else `newsrag:NAME` in `model`, else main."""
+    if req.collection is not None:
+        return req.collection
+    if req.model.startswith(MODEL_ID + ":"):
+        return req.model.split(":", 1)[1]
+    return None
+
+
+def _openai_router(collections: Collections) -> APIRouter:
     r = APIRouter(tags=["OpenAI-compatible"], max_body_size=MAX_JSON_BYTES,
                   responses=_OPENAI_ERRORS)
 
     @r.get("/models", summary="The one model newsrag serves", response_model=ModelListOut,
            response_model_exclude_unset=True)
     def models() -> dict[str, Any]:
+        # One model per collection: `newsrag` is main, `newsrag:NAME` another.
+        ids = [MODEL_ID if c.name == DEFAULT else f"{MODEL_ID}:{c.name}"
+               for c in collections.names()]
         return {"object": "list", "data": [
-            {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "newsrag"}
+            {"id": i, "object": "model", "created": 0, "owned_by": "newsrag"} for i in ids
         ]}
 
     @r.post("/chat/completions", summary="Chat completion with citations",
@@ -273,6 +313,7 @@ def _openai_router(pipeline: Pipeline) -> APIRouter:
                              f"not {req.n}.", hint="Leave out n, or send n=1; ask again for "
                              "another answer (it will be the same: newsrag quotes its sources).")
         question, history = messages_to_question(req.messages)
+        pipeline = collections.get(_v1_collection(req))
         prompt_tokens = sum(count_tokens(m.text()) for m in req.messages)
         if not req.stream:
             answer = pipeline.ask(question, history=history, top_k=req.top_k)

@@ -17,6 +17,8 @@ MODEL_ID = "newsrag"
 # Where an answer's list of sources starts in a /v1 message (and where a client's earlier
 # answer sent back as history is cut: the list is not part of what was said).
 SOURCES_HEADING = "\n\nSources:\n"
+COLLECTION_DOC = ("The collection (archive) to use (rag/collections.py): 1-40 of a-z 0-9 _ -, "
+                  "starting with a letter or digit. Default `main`.")
 
 
 # --- request bodies --------------------------------------------------------------------------
@@ -50,6 +52,7 @@ class AskRequest(_Body):
     as_of: str | None = Field(None, description="The day the question is asked (YYYY-MM-DD): "
                               "what 'now', 'this week' and 'latest' mean. Default: the newest "
                               "article's date.")
+    collection: str | None = Field(None, description=COLLECTION_DOC)
     include_undated: bool | None = Field(
         None, description="With since/until: take undated articles in too (default: the "
         "include_undated setting).")
@@ -81,6 +84,9 @@ class ChatCompletionRequest(_Body):
         None, description="`include_usage`: a last chunk with `usage` and no choices.")
     n: int | None = Field(None, description="Only 1: newsrag gives one answer per question.")
     top_k: int | None = Field(None, ge=1, le=50)
+    collection: str | None = Field(
+        None, description=COLLECTION_DOC + " Generic clients that can only set `model` "
+        f"may send `{MODEL_ID}:NAME` there instead; this field wins when both are given.")
     sources_in_content: bool = Field(
         True, description="End the message content with a 'Sources:' list of the citations, "
         "for clients that keep only the content (the `citations` field has them as data).")
@@ -238,6 +244,17 @@ class HealthOut(_Out):
     newest_date: str | None = None
     copy_groups: int | None = None
     last_changed: str | None = None
+    collection: str | None = None
+
+
+class CollectionOut(_Out):
+    name: str
+    articles: int = Field(description="Articles in it, from its manifest.")
+    chunks: int
+
+
+class CollectionListOut(_Out):
+    collections: list[CollectionOut] = Field(description="`main` first, then by name.")
 
 
 class ErrorOut(_Out):

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from rag.types import Answer, Turn
 
 
+_COLLECTION_HELP = ("The collection (archive) to use, 1-40 of a-z 0-9 _ - (default: main). "
+                    "`ingest` into a new name creates it.")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="newsrag",
@@ -32,9 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--index-dir", type=Path, help="Index folder (default: ./index or "
                    "NEWSRAG_INDEX_DIR).")
+    p.add_argument("--collection", metavar="NAME", help=_COLLECTION_HELP)
+    # The same option after the command (`newsrag ask --collection sports ...`); SUPPRESS
+    # keeps a global --collection from being reset by the subcommand's default.
+    coll = argparse.ArgumentParser(add_help=False)
+    coll.add_argument("--collection", metavar="NAME", default=argparse.SUPPRESS,
+                      help=_COLLECTION_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("ingest", help="Add articles from files or folders "
+    s = sub.add_parser("ingest", parents=[coll],
+                       help="Add articles from files or folders "
                        "(.txt .md .html .json .jsonl).")
     s.add_argument("paths", nargs="+", help="Files or folders.")
     s.add_argument("--skip-errors", action="store_true",
@@ -42,22 +53,28 @@ def _parser() -> argparse.ArgumentParser:
                    "(exit 0 when any good file was stored).")
     s.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
-    s = sub.add_parser("list", help="List stored articles.")
+    s = sub.add_parser("list", parents=[coll],
+                       help="List stored articles.")
     s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("show", help="Show an article's stored cleaned text and metadata.")
+    s = sub.add_parser("show", parents=[coll],
+                       help="Show an article's stored cleaned text and metadata.")
     s.add_argument("id")
     s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("delete", help="Delete an article from the index.")
+    s = sub.add_parser("delete", parents=[coll],
+                       help="Delete an article from the index.")
     s.add_argument("id")
 
-    sub.add_parser("reindex", help="Rebuild chunks and vectors from the stored articles.")
+    sub.add_parser("reindex", parents=[coll],
+                       help="Rebuild chunks and vectors from the stored articles.")
 
-    s = sub.add_parser("doctor", help="Check the index for damage and say how to repair it.")
+    s = sub.add_parser("doctor", parents=[coll],
+                       help="Check the index for damage and say how to repair it.")
     s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("ask", help="Answer a question with citations.")
+    s = sub.add_parser("ask", parents=[coll],
+                       help="Answer a question with citations.")
     s.add_argument("question", nargs="?", help="The question (omit with --batch).")
     s.add_argument("--json", action="store_true", help="Print the Answer JSON contract.")
     s.add_argument("--history", type=Path,
@@ -73,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                    "'this week' and 'latest' mean. Default: the newest article's date.")
     _add_backend_argument(s)
 
-    sub.add_parser("chat", help="Interactive chat in the terminal (follow-ups understood).")
+    sub.add_parser("chat", parents=[coll],
+                       help="Interactive chat in the terminal (follow-ups understood).")
 
     s = sub.add_parser("serve", help="Start the web chat and the HTTP API.")
     s.add_argument("--host", default="127.0.0.1", help="Bind address (default: localhost only).")
@@ -88,7 +106,10 @@ def _parser() -> argparse.ArgumentParser:
 
     models.add_arguments(s)
 
-    sub.add_parser("status", help="Index size, model and last change.")
+    sub.add_parser("status", parents=[coll],
+                       help="Index size, model and last change.")
+    sub.add_parser("collections", help="The collections (archives) in the index folder, with "
+                   "their article counts.").add_argument("--json", action="store_true")
     sub.add_parser("settings", help="Every setting with its current value and meaning.")
 
     s = sub.add_parser("feedback", help="The 👍/👎 that readers gave answers on the chat page.")
@@ -165,6 +186,18 @@ def _pipeline(settings: Settings) -> Pipeline:
     return Pipeline(settings)
 
 
+def _collections(settings: Settings, as_json: bool) -> int:
+    from rag.collections import list_collections
+
+    rows = list_collections(settings.index_dir)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in rows], ensure_ascii=False))
+    else:
+        for r in rows:
+            print(f"{r.name:40}  {r.articles:6} articles  {r.chunks:7} chunks")
+    return 0
+
+
 def _first_use(pipe: Pipeline, quiet: bool = False) -> None:
     """On first use of a new index, ingest the bundled sample articles."""
     if pipe.store.initialised or not pipe.settings.sample_dir:
@@ -222,7 +255,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "feedback":
         return _feedback_export(settings, args.out)
 
-    pipe = _pipeline(settings)
+    if cmd == "collections":
+        return _collections(settings, args.json)
+
+    from rag.collections import resolve
+
+    # The collection's own settings: its folder (main: the index folder itself).
+    pipe = _pipeline(resolve(settings, getattr(args, "collection", None),
+                             create=cmd == "ingest"))
     if cmd == "doctor":
         return _doctor(pipe, args.json)
     try:

@@ -46,9 +46,13 @@ _SAFE_NAME = re.compile(r"[^\w.\- ]+")
 class Pipeline:
     """Thread-safe facade over ingest -> chunk -> embed -> store -> retrieve -> answer -> cite."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None,
+                 models_from: Pipeline | None = None) -> None:
+        """`models_from`: another pipeline (another collection, rag/collections.py) whose
+        embedder, reader and LLM this one uses, so they are loaded once per process."""
         self.settings = settings
         self._embedder = embedder
+        self._models_from = models_from
         self._store: Store | None = None
         self._generator: Generator | None = None
         self._learned: LearnedAnswerer | None = None
@@ -62,6 +66,8 @@ class Pipeline:
 
     @property
     def embedder(self) -> Embedder:
+        if self._embedder is None and self._models_from is not None:
+            self._embedder = self._models_from.embedder
         if self._embedder is None:
             with self._init_lock:
                 if self._embedder is None:
@@ -356,6 +362,8 @@ class Pipeline:
     @property
     def learned(self) -> LearnedAnswerer:
         """The learned reader (rag/learned.py), its models loaded once."""
+        if self._learned is None and self._models_from is not None:
+            self._learned = self._models_from.learned
         if self._learned is None:
             embedder = self.embedder  # outside the lock: the embedder takes it too
             with self._init_lock:
@@ -387,6 +395,8 @@ class Pipeline:
 
     @property
     def generator(self) -> Generator:
+        if self._generator is None and self._models_from is not None:
+            self._generator = self._models_from.generator
         if self._generator is None:
             with self._init_lock:
                 if self._generator is None:

@@ -175,7 +175,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     try:
         server.run()
     finally:
-        pipeline.close()
+        app.state.collections.close()  # main's pipeline and every other opened collection
 
 
 class BackgroundServer:

@@ -442,7 +442,7 @@ def test_the_models_name_every_key_the_contract_can_carry(fake_pipeline: Any) ->
     assert set(ArticleSummary("a", "T", None, "AP", 1).to_dict()) == fields(
         api.ArticleSummaryOut)
     fake_pipeline.ensure_sample_corpus()
-    assert {"status", *fake_pipeline.stats()} == fields(api.HealthOut)
+    assert {"status", "collection", *fake_pipeline.stats()} == fields(api.HealthOut)
 
 
 def test_typed_replies_keep_optional_keys_absent_and_pass_new_keys_through(
@@ -451,7 +451,8 @@ def test_typed_replies_keep_optional_keys_absent_and_pass_new_keys_through(
     assert "short_answer" in body and body["short_answer"] is None
     assert not {"as_of", "nearest_passages", "backend", "removed", "backend_error"} & set(body)
     assert not {"url", "also_reported_by", "date_inferred"} & set(body["citations"][0])
-    assert client.get("/api/health").json() == {"status": "ok", **fake.stats()}
+    assert client.get("/api/health").json() == {"status": "ok", **fake.stats(),
+                                                "collection": "main"}
 
     class Later(Answer):
         def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.collections import DEFAULT, Collections
 from rag.dates import undated_note
 from rag.errors import (
     IngestCancelledError,
@@ -518,17 +519,38 @@ def _chatbot(height: int, examples: bool, feedback: bool = False) -> gr.Chatbot:
     )
 
 
+def collection_choices(collections: Collections | None, selected: str | None = None) -> Any:
+    """The selector's choices: every collection with its article count, `selected` kept."""
+    if collections is None:
+        return gr.update(choices=[(DEFAULT, DEFAULT)], value=DEFAULT)
+    infos = collections.names()
+    names = [i.name for i in infos]
+    value = selected if selected in names else DEFAULT
+    return gr.update(choices=[(f"{i.name} ({i.articles} articles)", i.name) for i in infos],
+                     value=value)
+
+
 def build_ui(pipeline: Pipeline, settings: Settings,
-             clients: ClientRegistry | None = None, history: History | None = None
-             ) -> gr.Blocks:
+             clients: ClientRegistry | None = None, history: History | None = None,
+             collections: Collections | None = None) -> gr.Blocks:
     """The full page: chat with a sources panel, and the Articles tab. `clients` knows which
     uploads came from which client (ui/clients.py); without it only Gradio's own check runs.
     `history` keeps each browser's conversations and its 👍/👎 (rag/history.py); without it
-    nothing is kept and the answers have no feedback buttons."""
+    nothing is kept and the answers have no feedback buttons. `collections` (rag/collections.py)
+    adds a selector: the chat and the Articles tab then work on the chosen archive; without it
+    there is only `pipeline` (main)."""
+
+    def pipe(name: str | None) -> Pipeline:
+        return collections.get(name or DEFAULT) if collections is not None else pipeline
+
     demo: gr.Blocks
     with gr.Blocks(title="newsrag") as demo:
         gr.Markdown("## newsrag · cited answers from news articles")
         state = gr.State(_new_state())
+        with gr.Row(visible=collections is not None):
+            coll = gr.Dropdown(label="Collection (archive)", choices=[(DEFAULT, DEFAULT)],
+                               value=DEFAULT, elem_id="nr-collection", interactive=True,
+                               scale=1)
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
                 with gr.Row(visible=history is not None, elem_id="nr-past-box",
@@ -601,15 +623,15 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 return None
             return keeper(history, client_id(request.headers))
 
-        def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool,
+        def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                    request: gr.Request) -> Iterator[tuple[Any, ...]]:
-            yield from respond(pipeline, settings, message, st, lo, hi, include_undated=und,
+            yield from respond(pipe(name), settings, message, st, lo, hi, include_undated=und,
                                keep=keep_for(request))
 
-        def on_example(st: dict[str, Any], lo: str, hi: str, und: bool,
+        def on_example(st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                        evt: gr.SelectData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-            yield from respond(pipeline, settings, value, st, lo, hi, include_undated=und,
+            yield from respond(pipe(name), settings, value, st, lo, hi, include_undated=und,
                                keep=keep_for(request))
 
         def on_past(st: dict[str, Any], request: gr.Request) -> Any:
@@ -617,10 +639,10 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 return gr.skip()
             return past_choices(history, client_id(request.headers), st.get("conversation"))
 
-        def on_reopen(conv: str | None, request: gr.Request) -> tuple[Any, ...]:
+        def on_reopen(conv: str | None, name: str, request: gr.Request) -> tuple[Any, ...]:
             if history is None:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
-            return reopen(pipeline, history, client_id(request.headers), conv)
+            return reopen(pipe(name), history, client_id(request.headers), conv)
 
         def on_forget(conv: str | None, st: dict[str, Any],
                       request: gr.Request) -> tuple[Any, ...]:
@@ -643,38 +665,39 @@ def build_ui(pipeline: Pipeline, settings: Settings,
 
         chat_out = [chatbot, sources, copy_box, state, box]
         private: dict[str, Any] = {"api_visibility": "private"}
-        box.submit(on_ask, [box, state, since, until, undated], chat_out, **private).then(
-            on_past, [state], [past], **private)
-        ask.click(on_ask, [box, state, since, until, undated], chat_out, **private).then(
-            on_past, [state], [past], **private)
-        chatbot.example_select(on_example, [state, since, until, undated], chat_out,
+        box.submit(on_ask, [box, state, since, until, undated, coll], chat_out,
+                   **private).then(on_past, [state], [past], **private)
+        ask.click(on_ask, [box, state, since, until, undated, coll], chat_out,
+                  **private).then(on_past, [state], [past], **private)
+        chatbot.example_select(on_example, [state, since, until, undated, coll], chat_out,
                                **private).then(on_past, [state], [past], **private)
         clear.click(clear_chat, None, chat_out, **private).then(
             on_past, [state], [past], **private)
         copy.click(None, [copy_box], None, js=_COPY_JS, **private)
-        past_open.click(on_reopen, [past], [chatbot, sources, copy_box, state, past_status],
+        past_open.click(on_reopen, [past, coll], [chatbot, sources, copy_box, state, past_status],
                         **private)
         past_delete.click(on_forget, [past, state], [state, past_status, past], **private)
         chatbot.like(on_like, [state], [state, feedback_status], **private)
         send_note.click(on_note, [state, note], [note, feedback_status], **private)
         note.submit(on_note, [state, note], [note, feedback_status], **private)
 
-        def on_page(query: str, at: int) -> tuple[Any, ...]:
-            return articles_view(pipeline, query, at)
+        def on_page(query: str, at: int, name: str) -> tuple[Any, ...]:
+            return articles_view(pipe(name), query, at)
 
-        def on_search(query: str) -> tuple[Any, ...]:
-            return articles_view(pipeline, query, 0)
+        def on_search(query: str, name: str) -> tuple[Any, ...]:
+            return articles_view(pipe(name), query, 0)
 
-        def on_step(step: int) -> Callable[[str, int], tuple[Any, ...]]:
-            def go(query: str, at: int) -> tuple[Any, ...]:
-                return articles_view(pipeline, query, max(0, int(at or 0) + step))
+        def on_step(step: int) -> Callable[[str, int, str], tuple[Any, ...]]:
+            def go(query: str, at: int, name: str) -> tuple[Any, ...]:
+                return articles_view(pipe(name), query, max(0, int(at or 0) + step))
             return go
 
-        def on_read(article_id: str | None) -> str:
-            return read_article(pipeline, article_id)
+        def on_read(article_id: str | None, name: str) -> str:
+            return read_article(pipe(name), article_id)
 
-        def on_upload(paths: list[str] | None, replace_same: bool,
+        def on_upload(paths: list[str] | None, replace_same: bool, name: str,
                       request: gr.Request) -> tuple[Any, ...]:
+            pipeline = pipe(name)
             if clients is None:
                 done = upload_files(pipeline, settings, paths, demo.upload_file_set,
                                     replace_same)
@@ -685,36 +708,52 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                                     cancelled=lambda: registry.is_gone(session))
             return (*done, "", *articles_view(pipeline, "", 0)[2:])
 
-        def on_confirm(article_id: str | None) -> tuple[Any, str, str | None, str]:
-            return confirm_delete(pipeline, article_id)
+        def on_confirm(article_id: str | None, name: str) -> tuple[Any, str, str | None, str]:
+            return confirm_delete(pipe(name), article_id)
 
-        def on_delete(article_id: str | None) -> tuple[Any, ...]:
+        def on_delete(article_id: str | None, name: str) -> tuple[Any, ...]:
+            pipeline = pipe(name)
             return (*delete_selected(pipeline, article_id), gr.update(visible=False), None,
                     "", *articles_view(pipeline, "", 0)[2:], render.article_reader(None))
 
         def on_keep() -> tuple[Any, None, str]:
             return gr.update(visible=False), None, "Nothing was deleted."
 
-        def on_pick(article_id: str | None) -> tuple[Any, None, Any]:
-            reading = read_article(pipeline, article_id) if article_id else gr.skip()
+        def on_pick(article_id: str | None, name: str) -> tuple[Any, None, Any]:
+            reading = read_article(pipe(name), article_id) if article_id else gr.skip()
             return gr.update(visible=False), None, reading
 
+        def on_collections(name: str | None) -> Any:
+            return collection_choices(collections, name)
+
+        def on_switch(name: str) -> tuple[Any, ...]:
+            # Another archive: a new chat (a follow-up must not reach across archives), its
+            # article list, no article open.
+            return (*clear_chat(), *articles_view(pipe(name), "", 0),
+                    render.article_reader(None), "")
+
         page_out = [table, pick, page_label, offset]
-        demo.load(on_page, [search, offset], page_out, **private).then(
+        demo.load(on_collections, [coll], [coll], **private).then(
+            on_page, [search, offset, coll], page_out, **private).then(
             on_past, [state], [past], **private)
-        refresh.click(on_page, [search, offset], page_out, **private)
-        search.submit(on_search, [search], page_out, **private)
-        search_go.click(on_search, [search], page_out, **private)
-        prev_page.click(on_step(-ARTICLES_PER_PAGE), [search, offset], page_out, **private)
-        next_page.click(on_step(ARTICLES_PER_PAGE), [search, offset], page_out, **private)
-        read_id.change(on_read, [read_id], [reader], **private)
-        files.upload(on_upload, [files, replace],
+        coll.focus(on_collections, [coll], [coll], **private)  # new archives made meanwhile
+        coll.input(on_switch, [coll], [*chat_out, *page_out, reader, search], **private)
+        refresh.click(on_page, [search, offset, coll], page_out, **private)
+        search.submit(on_search, [search, coll], page_out, **private)
+        search_go.click(on_search, [search, coll], page_out, **private)
+        prev_page.click(on_step(-ARTICLES_PER_PAGE), [search, offset, coll], page_out,
+                        **private)
+        next_page.click(on_step(ARTICLES_PER_PAGE), [search, offset, coll], page_out,
+                        **private)
+        read_id.change(on_read, [read_id, coll], [reader], **private)
+        files.upload(on_upload, [files, replace, coll],
                      [status, table, pick, search, page_label, offset], **private)
-        delete.click(on_confirm, [pick], [confirm_row, question, pending, status], **private)
-        yes.click(on_delete, [pending], [status, table, pick, confirm_row, pending, search,
+        delete.click(on_confirm, [pick, coll], [confirm_row, question, pending, status],
+                     **private)
+        yes.click(on_delete, [pending, coll], [status, table, pick, confirm_row, pending, search,
                                          page_label, offset, reader], **private)
         no.click(on_keep, None, [confirm_row, pending, status], **private)
-        pick.change(on_pick, [pick], [confirm_row, pending, reader], **private)
+        pick.change(on_pick, [pick, coll], [confirm_row, pending, reader], **private)
 
         def chat(message: str, history: list[dict[str, str]] | None = None) -> dict[str, Any]:
             """Answer a question about the articles. Returns the newsrag Answer JSON:

@@ -41,7 +41,8 @@ def mount_pages(app: FastAPI, pipeline: Pipeline, settings: Settings, key: str |
     gr.mount_gradio_app(app, embed, path="/embed", css=CSS + EMBED_CSS, footer_links=[], **page)
     # Conversations and feedback beside the index, kept per browser (the clients' cookie).
     history = History.beside(settings.index_dir)
-    blocks = build_ui(pipeline, settings, clients, history)
+    blocks = build_ui(pipeline, settings, clients, history,
+                      collections=getattr(app.state, "collections", None))
     blocks.queue(default_concurrency_limit=CONCURRENCY)
     gr.mount_gradio_app(app, blocks, path="/", css=CSS, footer_links=["api"], **page)
     # Gradio checks the paths an event hands to a file component (only files it received in
