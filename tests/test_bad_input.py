@@ -472,6 +472,15 @@ def served_locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         srv.stop()
 
 
+def _upload_inputs(cfg: dict[str, Any], dep: dict[str, Any],
+                   file_data: dict[str, Any]) -> list[Any]:
+    """Every input of the upload event: the file list for the upload box, each other input's
+    value as the page starts with it (the replace box, the collection selector)."""
+    props = {x["id"]: x.get("props", {}) for x in cfg["components"]}
+    return [[file_data] if props[i].get("elem_id") == "nr-upload" else props[i].get("value")
+            for i in dep["inputs"]]
+
+
 def _upload_event(url: str, file_path: str, cookies: Any = None) -> dict[str, Any]:
     """Run the Articles tab's upload event with `file_path` as the uploaded file, the way the
     page's script does (queue/join, then the event stream); the final queue message."""
@@ -487,7 +496,7 @@ def _upload_event(url: str, file_path: str, cookies: Any = None) -> dict[str, An
         session = uuid.uuid4().hex[:11]
         file_data = {"path": file_path, "meta": {"_type": "gradio.FileData"}}
         # Every input of the event: the file list for the upload box, defaults for the rest.
-        data = [[file_data] if elem.get(i) == "nr-upload" else False for i in dep["inputs"]]
+        data = _upload_inputs(cfg, dep, file_data)
         r = c.post("/gradio_api/queue/join", json={
             "data": data, "fn_index": fn, "session_hash": session,
             "event_data": None, "trigger_id": dep["targets"][0][0]})
@@ -611,7 +620,7 @@ def test_served_upload_whose_client_disconnects_stops_with_whole_articles(
                            if any(elem.get(t[0]) == "nr-upload" for t in d["targets"]))
             session = uuid.uuid4().hex[:11]
             file_data = {"path": path, "meta": {"_type": "gradio.FileData"}}
-            event = [[file_data] if elem.get(i) == "nr-upload" else False for i in dep["inputs"]]
+            event = _upload_inputs(cfg, dep, file_data)
             assert c.post("/gradio_api/queue/join", json={
                 "data": event, "fn_index": fn, "session_hash": session,
                 "event_data": None, "trigger_id": dep["targets"][0][0]}).status_code == 200
