@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,3 +102,21 @@ def ferry_feed(n: int) -> tuple[bytes, list[str]]:
     body = "\n".join(json.dumps({"title": f"Ferry line {i} reopens", "text": t})
                      for i, t in enumerate(texts))
     return body.encode(), texts
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> Any:
+    """`run(*argv)` -> (exit code, stdout, stderr) of the real CLI on a fresh index in tmp_path,
+    with the fake embedder."""
+    from rag import cli
+
+    monkeypatch.setenv("NEWSRAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setattr(cli, "_pipeline", lambda s: Pipeline(s, embedder=FakeEmbedder()))
+
+    def _run(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run

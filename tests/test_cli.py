@@ -6,24 +6,7 @@ from typing import Any
 
 import pytest
 
-from rag import cli
-from rag.pipeline import Pipeline
 from rag.settings import Settings
-from tests.conftest import FakeEmbedder
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> Any:
-    monkeypatch.setenv("NEWSRAG_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setattr(cli, "_pipeline", lambda s: Pipeline(s, embedder=FakeEmbedder()))
-
-    def _run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
 
 
 def test_ask_json_follows_the_contract(run: Any) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from rag import cli
 from rag.collections import Collections, collection_dir, list_collections, validate_name
 from rag.errors import InputError, NotFoundError
 from rag.pipeline import Pipeline
@@ -124,20 +123,6 @@ def test_many_threads_opening_one_collection_get_one_pipeline(colls: Collections
 
 
 # --- the CLI ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> Any:
-    monkeypatch.setenv("NEWSRAG_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setattr(cli, "_pipeline", lambda s: Pipeline(s, embedder=FakeEmbedder()))
-
-    def _run(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
 
 
 def test_cli_ingests_asks_and_lists_per_collection(run: Any, cricket: Path) -> None:
