@@ -26,6 +26,7 @@ from rag.eval.report import (
     SUMMARY_METRICS,
     compare_table,
     load_report,
+    new_run_dir,
     ratio,
     render_markdown,
     summary_rows,
@@ -382,15 +383,6 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _new_run_dir(out: Path, split: str) -> Path:
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{split}"
-    run_dir, n = out / base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = out / f"{base}-{n}"
-    run_dir.mkdir(parents=True)
-    return run_dir
-
 
 def run(settings: Settings, *, gold: Path, split: str, out: Path, articles: Path | None = None,
         baseline: bool = False, compare: Path | None = None, limit: int | None = None) -> int:
@@ -438,7 +430,7 @@ def run(settings: Settings, *, gold: Path, split: str, out: Path, articles: Path
         "settings": settings.model_dump(mode="json"),
         "systems": systems,
     }
-    run_dir = _new_run_dir(out, split)
+    run_dir = new_run_dir(out, split)
     report["run_id"] = run_dir.name
     if baseline:
         new, base = systems["newsrag"]["overall"], systems["baseline"]["overall"]

@@ -7,7 +7,6 @@ tables and plots.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from rag.eval.report import (
     group_rows,
     md_table,
+    new_run_dir,
     short,
     summary_rows,
     write_bar_plot,
@@ -56,12 +56,7 @@ def _ingest_line(t: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], out: Path) -> Path:
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-rtqa-{report['split'].replace('..', '-')}"
-    run_dir, n = out / base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = out / f"{base}-{n}"
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir(out, f"rtqa-{report['split'].replace('..', '-')}")
     report["run_id"] = run_dir.name
     plots = write_bar_plot(report, run_dir, "by_source", "right", "right_by_source.png",
                            "Right by question source")

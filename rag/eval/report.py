@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,18 @@ def load_report(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "systems" not in data:
         raise InputError(f"{path} is not an eval report.json.")
     return data
+
+
+def new_run_dir(out: Path, label: str) -> Path:
+    """A new folder `out/<timestamp>-<label>[-n]` for one run's report: never an earlier run's
+    (created with exist_ok=False, so two runs started in the same second get two folders)."""
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        run_dir = out / (base if n == 1 else f"{base}-{n}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir
+    raise InputError(f"Too many reports named {base} in {out}.", hint="Pass another --out.")
