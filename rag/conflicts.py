@@ -1,24 +1,30 @@
 """Conflicting reports: do two sentences about the same event disagree on a figure or a date?
 
 General rules, no list of known stories:
-- a quantity is a number with what makes it a figure: its qualifier ("about", "more than"),
-  its range ("3 to 5", "3-5"), its scale ("$3.2 billion"), its unit (a currency sign,
+- a quantity is a number with what makes it a figure: its qualifier ("about", "more than",
+  "as many as", "no fewer than"), its range ("3 to 5", "3-5", "between 3 and 5", "$3.2
+  billion to $3.4 billion"), its scale ("$3.2 billion"), its unit (a currency sign,
   "%"/"percent") and the noun it counts, found by part of speech (spaCy's tagger): the head
-  of the noun phrase after it ("2,500 volunteer firefighters" -> firefight, "63% of voters"),
-  else the nearest noun before it in its clause ("a workforce totalling 12,000").
-  Years, days of a month, times, ordinals and numbers glued to words ("Covid-19") are no
-  quantities;
-- two figures of one unit and noun disagree when they differ beyond the precision they are
-  written with (2,000 vs 2,030 agree; 3.2 vs 3.4 do not), an estimate by more than 10%, a
-  range when the other falls outside it; a bound ("more than 500") disagrees with the same
-  figure given otherwise ("about 500") and with any figure that breaks it. A figure that the
-  other sentence also states (a sentence may give several) disagrees with nothing;
+  of the noun phrase after it ("2,500 volunteer firefighters" -> firefight, "63% of voters",
+  "$60 billion in aid"), else the nearest noun before it in its clause ("a workforce
+  totalling 12,000"), with the nouns that modify it ("chicken prices"). Counts in words
+  ("Twenty-one states") are read. Years, days of a month, times, ordinals and numbers glued
+  to words ("Covid-19") are no quantities;
+- two figures of one unit and noun (and no different modifiers) disagree when they differ
+  beyond the precision they are written with (2,000 vs 2,030 agree; 3.2 vs 3.4 do not), an
+  estimate by more than 10%, a range when the other falls outside it; a bound ("more than
+  500") disagrees with the same figure given as an estimate ("about 500") and with any figure
+  that breaks it, not with the exact figure it is at ("at least 36" / "36"). A figure that
+  the other sentence also states (a sentence may give several) disagrees with nothing, and
+  figures given for different times (other weekdays or years, "at the time") are not
+  compared: a count that rises is no contradiction;
 - a schedule is a date after a deadline word ("no later than 1 July", "by March 3"); a pending
-  schedule says none is set yet ("no timeline has been set"): a sentence with no date noun
+  schedule says none is set yet ("no date has been agreed"): a sentence with no date noun
   negated ("No injuries were announced") is not one. Two sentences that each give one date
   of the same event disagree when the dates differ;
-- "the same event" is decided by the caller's sentence similarity (`SAME_EVENT`), not by
-  words: two sentences can share every noun and be about different things.
+- "the same event" is decided by the caller's sentence similarity (`SAME_EVENT`, fitted on
+  labelled RealTimeQA pairs), not by words: two sentences can share every noun and be about
+  different things. bench/conflict_precision.py measures the whole.
 """
 
 from __future__ import annotations
