@@ -4,6 +4,7 @@ newest first; nothing is decided from the sample's own strings (unit tests use o
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -277,3 +278,22 @@ def test_bounds_caps_and_different_times_are_read_before_figures_are_compared(
         a: str, b: str, expected: str | None) -> None:
     assert disagreement(a, b) == expected
     assert disagreement(b, a) == expected
+
+
+REALTIMEQA = Path(__file__).resolve().parents[2] / "shared" / "realtimeqa" / "past"
+
+
+@pytest.mark.skipif(not REALTIMEQA.is_dir(), reason="needs ../shared/realtimeqa (not shipped)")
+def test_every_labelled_pair_reads_back_from_realtimeqa_unchanged() -> None:
+    import importlib.util
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "conflict_precision.py"
+    spec = importlib.util.spec_from_file_location("conflict_precision", path)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [json.loads(line) for line in bench.PAIRS.read_text().splitlines() if line.strip()]
+    for r in rows:
+        a, b = bench._texts(r)  # raises when a span no longer holds its labelled sentence
+        assert a and b and a != b
