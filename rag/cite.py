@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.conflicts import disagreement, is_pending
 from rag.dates import display_article_date
 from rag.deeplink import text_fragment_url
@@ -80,7 +82,9 @@ PENDING_FLOOR = 0.5
 
 def conflicting_report(cited: Candidate, ranked: Sequence[Candidate]) -> Candidate | None:
     """A well-ranked sentence of another story that disagrees with the answer on a number or a
-    date. Copies of the answer's article don't count: they are one report."""
+    date, when the cosine of their stored embeddings says they report one event
+    (`rag.conflicts.SAME_EVENT`, fitted on labelled RealTimeQA pairs, bench/conflict_precision.py).
+    Copies of the answer's article don't count: they are one report."""
     for c in ranked[:20]:
         if c.score < cited.score * PENDING_FLOOR:
             break
@@ -88,9 +92,18 @@ def conflicting_report(cited: Candidate, ranked: Sequence[Candidate]) -> Candida
                 cited.passage.group_id and c.passage.group_id == cited.passage.group_id):
             continue
         floor = PENDING_FLOOR if is_pending(cited.text) or is_pending(c.text) else CONFLICT_FLOOR
-        if c.score >= cited.score * floor and disagreement(cited.text, c.text):
+        if c.score >= cited.score * floor and disagreement(
+                cited.text, c.text, similarity=cosine(cited.vec, c.vec)):
             return c
     return None
+
+
+def cosine(a: Vectors, b: Vectors) -> float:
+    """The cosine of two stored sentence vectors: whether two reports are of one event is read
+    from the embeddings the store already holds, with no model call at question time."""
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return float(va @ vb) / norm if norm > 0 else 0.0
 
 
 def newest_first(lead: Candidate, other: Candidate) -> tuple[Candidate, Candidate]:

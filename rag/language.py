@@ -58,7 +58,9 @@ TIME_UNITS = {"second": 1, "minute": 60, "min": 60, "hour": 3600, "hr": 3600, "d
 NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12,
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100,
+    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
 }
 SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3,
           "m": 1e6, "bn": 1e9, "mn": 1e6}
@@ -70,10 +72,14 @@ QUALIFIERS: dict[str, str] = {
                      "an estimated", "more or less"], "approx"),
     **dict.fromkeys(["nearly", "almost", "close to", "just under", "just shy of"], "nearly"),
     **dict.fromkeys(["more than", "over", "above", "at least", "upwards of", "in excess of",
-                     "exceeding", "the over"], "more"),
+                     "exceeding", "the over", "no fewer than", "no less than"], "more"),
     **dict.fromkeys(["fewer than", "less than", "under", "below", "at most", "up to",
-                     "no more than"], "less"),
+                     "no more than", "as many as", "as much as", "as high as"], "less"),
 }
+
+# Words that date what a sentence reports to before the time of writing: "at the time, 3,040
+# cases", "earlier forecasts said 2 to 4 inches".
+PAST_MARKERS = r"earlier|at the time|initially|at first"
 
 # A sentence that says something is not (yet) fixed: the negators of English.
 NEGATORS = r"no|not|never|none|without|yet to be|has not|have not|had not|hasn't|haven't|hadn't"

@@ -266,3 +266,18 @@ def test_date_and_conflict_rules_hold_no_word_of_the_sample_corpus(module: str) 
     text = (RAG / module).read_text()
     found = [w for w in SAMPLE_WORDS if re.search(re.escape(w), text, re.IGNORECASE)]
     assert found == []
+
+
+def _word_grams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9]+(?:[,.'’][a-z0-9]+)*", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+@pytest.mark.parametrize("module", ["dates.py", "conflicts.py", "language.py"])
+def test_date_and_conflict_rules_quote_no_phrase_of_the_sample_corpus(module: str) -> None:
+    # Not even in a comment: a rule explained by the sample's own sentence ("no timeline has
+    # been set") is a rule that may have been written for it. Four words in a row are a phrase.
+    sample = "\n".join(p.read_text(encoding="utf-8")
+                       for p in (RAG.parent / "data" / "articles").glob("*.txt"))
+    shared = _word_grams((RAG / module).read_text(), 4) & _word_grams(sample, 4)
+    assert sorted(" ".join(g) for g in shared) == []
