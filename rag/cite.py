@@ -12,9 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from rag.conflicts import disagreement, is_pending
+from rag.conflicts import cosine, disagreement, is_pending
 from rag.dates import display_article_date
 from rag.deeplink import text_fragment_url
 from rag.embed import Vectors
@@ -96,14 +94,6 @@ def conflicting_report(cited: Candidate, ranked: Sequence[Candidate]) -> Candida
                 cited.text, c.text, similarity=cosine(cited.vec, c.vec)):
             return c
     return None
-
-
-def cosine(a: Vectors, b: Vectors) -> float:
-    """The cosine of two stored sentence vectors: whether two reports are of one event is read
-    from the embeddings the store already holds, with no model call at question time."""
-    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
-    return float(va @ vb) / norm if norm > 0 else 0.0
 
 
 def newest_first(lead: Candidate, other: Candidate) -> tuple[Candidate, Candidate]:

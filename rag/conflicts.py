@@ -369,8 +369,16 @@ def mask_figures(sentence: str) -> str:
 def same_event_similarity(embed: Callable[[Sequence[str]], Vectors], a: str, b: str) -> float:
     """How alike two sentences are in meaning: the cosine of their embeddings (the packaged
     MiniLM, rag/embed.py). From `SAME_EVENT` up they are taken to report one event."""
-    va, vb = (np.asarray(v, dtype=np.float64) for v in embed([a, b]))
-    return float(va @ vb / max(1e-12, float(np.linalg.norm(va) * np.linalg.norm(vb))))
+    va, vb = embed([a, b])
+    return cosine(va, vb)
+
+
+def cosine(a: Vectors, b: Vectors) -> float:
+    """The cosine of two sentence vectors (0 for a zero vector). The answer path reads it from
+    the vectors the store already holds (rag/cite.py), with no model call at question time."""
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return float(va @ vb) / norm if norm > 0 else 0.0
 
 
 def conflict(a: str, b: str, embed: Callable[[Sequence[str]], Vectors]) -> str | None:
