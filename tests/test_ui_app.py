@@ -17,6 +17,8 @@ from ui import app, render
 
 ME, OTHER = "client-aaaaaaaaaaaaaaaaaaaa", "client-bbbbbbbbbbbbbbbbbbbb"
 QUESTIONS = ["When must US troops leave Niger?", "How many US troops are in Niger?"]
+CRICKET = ("Cricket final\n\nThe cricket final was won by Zanzibar on 3 March 2024 at the "
+           "national stadium in Stone Town. The captain said it was the best day of his life.\n")
 
 
 @pytest.fixture
@@ -33,13 +35,18 @@ def history(tmp_path: Path) -> Iterator[History]:
 
 
 def _chat(pipe: Pipeline, history: History, client: str | None,
-          questions: list[str]) -> dict[str, Any]:
+          questions: list[str], collection: str = "main") -> dict[str, Any]:
     state = app._new_state()
     for q in questions:
         *_, last = app.respond(pipe, pipe.settings, q, state,
-                               keep=app.keeper(history, client))
+                               keep=app.keeper(history, client, collection))
         state = last[3]
     return state
+
+
+def _only(pipe: Pipeline) -> Any:
+    """The page's collection lookup when `pipe` is its one archive."""
+    return lambda name: pipe
 
 
 def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
@@ -49,19 +56,53 @@ def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
     (kept,) = history.conversations(ME)
     assert (kept.id, kept.title, kept.turns) == (shown["conversation"], QUESTIONS[0], 2)
 
-    chat, sources, copy, state, status = app.reopen(pipe, history, ME, kept.id)
+    chat, sources, copy, state, status, coll = app.reopen(_only(pipe), history, ME, kept.id)
     assert chat == shown["display"]  # the same bubbles, [n] links to each answer's own cards
     assert state == shown
     assert sources == render.sources_panel(shown["panels"])
     assert 'id="nr-a2-sources"' in sources and 'id="nr-a1-sources"' in sources
     assert copy == render.copy_text(history.conversation(ME, kept.id).turns[-1].answer)
     assert "Reopened" in status
+    assert coll == "main"
+
+
+def test_a_chat_on_another_collection_reopens_on_it_with_its_own_sources(
+        pipe: Pipeline, history: History, tmp_path: Path) -> None:
+    from rag.collections import Collections
+
+    colls = Collections(pipe.settings, main=pipe)
+    sports = colls.get("sports", create=True)
+    (tmp_path / "cricket.txt").write_text(CRICKET)
+    sports.ingest([tmp_path / "cricket.txt"])
+    shown = _chat(sports, history, ME, ["Who won the cricket final?"], collection="sports")
+    (kept,) = history.conversations(ME)
+    assert kept.collection == "sports"
+    assert "sports" in app.past_choices(history, ME)["choices"][0][0]  # the list names it
+
+    chat, sources, _copy, state, status, coll = app.reopen(colls.get, history, ME, kept.id)
+    assert coll == "sports"  # the page puts its selector back on the chat's archive
+    assert chat == shown["display"] and state == shown
+    assert "nr-article" in sources and "no longer in the index" not in sources
+    history.rate(ME, kept.id, 0, 1)
+    assert [f.to_dict()["collection"] for f in history.feedback()] == ["sports"]
+    colls.close()
+
+
+def test_a_chat_whose_collection_is_gone_says_so_and_changes_nothing(
+        pipe: Pipeline, history: History) -> None:
+    conv = history.start(ME, QUESTIONS[0], first=pipe.ask(QUESTIONS[0]), collection="gone")
+    from rag.collections import Collections
+
+    colls = Collections(pipe.settings, main=pipe)
+    *skipped, status, coll = app.reopen(colls.get, history, ME, conv)
+    assert "no collection 'gone'" in status
+    assert not (pipe.settings.index_dir / "collections" / "gone").exists()
 
 
 def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
         pipe: Pipeline, history: History) -> None:
     first = _chat(pipe, history, ME, QUESTIONS[:1])
-    state = app.reopen(pipe, history, ME, first["conversation"])[3]
+    state = app.reopen(_only(pipe), history, ME, first["conversation"])[3]
     *_, last = app.respond(pipe, pipe.settings, QUESTIONS[1], state,
                            keep=app.keeper(history, ME))
     assert last[3]["conversation"] == first["conversation"]
@@ -70,7 +111,7 @@ def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
 
 def test_another_browser_cannot_reopen_or_delete_it(pipe: Pipeline, history: History) -> None:
     conv = _chat(pipe, history, ME, QUESTIONS[:1])["conversation"]
-    *skipped, status = app.reopen(pipe, history, OTHER, conv)
+    *skipped, status, _ = app.reopen(_only(pipe), history, OTHER, conv)
     assert "No conversation" in status
     state, status = app.forget(history, OTHER, conv, app._new_state())
     assert "No conversation" in status

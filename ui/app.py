@@ -277,14 +277,15 @@ def clear_chat() -> tuple[Any, ...]:
 # --- kept conversations and feedback ---------------------------------------------------------
 
 
-def keeper(history: History, client: str | None) -> Keeper:
-    """Stores each answer of this client's chat: the first one starts a conversation."""
+def keeper(history: History, client: str | None, collection: str = DEFAULT) -> Keeper:
+    """Stores each answer of this client's chat, asked against `collection`: the first one
+    starts a conversation on it."""
 
     def keep(conversation: str | None, question: str, answer: Answer) -> str | None:
         if client is None:  # no cookie (a script, cookies blocked): nothing to keep it under
             return None
         if conversation is None:
-            return history.start(client, question, first=answer)
+            return history.start(client, question, first=answer, collection=collection)
         history.add_turn(client, conversation, question, answer)
         return conversation
 
@@ -294,24 +295,29 @@ def keeper(history: History, client: str | None) -> Keeper:
 def past_choices(history: History, client: str | None, value: str | None = None) -> Any:
     """The dropdown of this client's kept conversations, newest first."""
     rows = history.conversations(client) if client else []
-    choices = [render.conversation_choice(c.id, c.title, c.updated_at, c.turns) for c in rows]
+    choices = [render.conversation_choice(c.id, c.title, c.updated_at, c.turns, c.collection)
+               for c in rows]
     ids = {c.id for c in rows}
     return gr.update(choices=choices, value=value if value in ids else None)
 
 
-def reopen(pipeline: Pipeline, history: History, client: str | None,
-           conversation_id: str | None) -> tuple[Any, Any, Any, Any, str]:
-    """A kept conversation back in the chat: (chatbot, sources, copy text, state, status).
-    Each answer is rendered from its stored Answer, citations and source cards as before."""
+def reopen(pipes: Callable[[str], Pipeline], history: History, client: str | None,
+           conversation_id: str | None) -> tuple[Any, Any, Any, Any, str, Any]:
+    """A kept conversation back in the chat: (chatbot, sources, copy text, state, status, its
+    collection's name). Each answer is rendered from its stored Answer, citations and source
+    cards as before, the articles read from the collection it was asked against (`pipes`
+    opens one by name)."""
+    nothing = (gr.skip(),) * 4
     if not conversation_id:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Choose a conversation first."
+        return *nothing, "Choose a conversation first.", gr.skip()
     try:
         if client is None:
             raise NotFoundError("This browser has no kept conversations.",
                                 hint="Allow cookies for this site.")
         conv = history.conversation(client, conversation_id)
+        pipeline = pipes(conv.collection)
     except NewsragError as exc:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), str(exc)
+        return *nothing, str(exc), gr.skip()
     state = _new_state()
     state["conversation"] = conv.id
     for k, turn in enumerate(conv.turns, start=1):
@@ -325,7 +331,7 @@ def reopen(pipeline: Pipeline, history: History, client: str | None,
     n = len(conv.turns)
     status = f"Reopened “{conv.title}” ({n} answer{'' if n == 1 else 's'})."
     return (state["display"], render.sources_panel(state["panels"]), copy, state,
-            render.md_escape(status))
+            render.md_escape(status), conv.collection)
 
 
 def forget(history: History, client: str | None, conversation_id: str | None,
@@ -618,21 +624,21 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 yes = gr.Button("Yes, delete it", variant="stop", elem_id="nr-delete-yes")
                 no = gr.Button("Cancel", elem_id="nr-delete-no")
 
-        def keep_for(request: gr.Request | None) -> Keeper | None:
+        def keep_for(request: gr.Request | None, name: str | None) -> Keeper | None:
             if history is None or request is None:
                 return None
-            return keeper(history, client_id(request.headers))
+            return keeper(history, client_id(request.headers), name or DEFAULT)
 
         def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                    request: gr.Request) -> Iterator[tuple[Any, ...]]:
             yield from respond(pipe(name), settings, message, st, lo, hi, include_undated=und,
-                               keep=keep_for(request))
+                               keep=keep_for(request, name))
 
         def on_example(st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                        evt: gr.SelectData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
             yield from respond(pipe(name), settings, value, st, lo, hi, include_undated=und,
-                               keep=keep_for(request))
+                               keep=keep_for(request, name))
 
         def on_past(st: dict[str, Any], request: gr.Request) -> Any:
             if history is None:
@@ -640,9 +646,16 @@ def build_ui(pipeline: Pipeline, settings: Settings,
             return past_choices(history, client_id(request.headers), st.get("conversation"))
 
         def on_reopen(conv: str | None, name: str, request: gr.Request) -> tuple[Any, ...]:
+            # The chat goes back on its own archive: the selector and, when that is another
+            # one than shown, the Articles tab follow (as a switch by hand does).
+            unchanged = (gr.skip(),) * 7
             if history is None:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
-            return reopen(pipe(name), history, client_id(request.headers), conv)
+                return *(gr.skip(),) * 4, "", *unchanged
+            *shown, kept_on = reopen(pipe, history, client_id(request.headers), conv)
+            if not isinstance(kept_on, str) or kept_on == (name or DEFAULT):
+                return *shown, *unchanged
+            return (*shown, collection_choices(collections, kept_on),
+                    *articles_view(pipe(kept_on), "", 0), render.article_reader(None), "")
 
         def on_forget(conv: str | None, st: dict[str, Any],
                       request: gr.Request) -> tuple[Any, ...]:
@@ -674,8 +687,9 @@ def build_ui(pipeline: Pipeline, settings: Settings,
         clear.click(clear_chat, None, chat_out, **private).then(
             on_past, [state], [past], **private)
         copy.click(None, [copy_box], None, js=_COPY_JS, **private)
-        past_open.click(on_reopen, [past, coll], [chatbot, sources, copy_box, state, past_status],
-                        **private)
+        past_open.click(on_reopen, [past, coll],
+                        [chatbot, sources, copy_box, state, past_status, coll, table, pick,
+                         page_label, offset, reader, search], **private)
         past_delete.click(on_forget, [past, state], [state, past_status, past], **private)
         chatbot.like(on_like, [state], [state, feedback_status], **private)
         send_note.click(on_note, [state, note], [note, feedback_status], **private)

@@ -19,6 +19,14 @@ CRICKET = ("Cricket final\n\nThe cricket final was won by Zanzibar on 3 March 20
            "national stadium in Stone Town. The captain said it was the best day of his life.\n")
 
 
+def _loaded(page: Any) -> None:
+    """The page's load event has set the selector (to main, with its article count): a
+    choice made before it would be undone."""
+    page.wait_for_function(
+        "(document.querySelector('#nr-collection input') || {value: ''})"
+        ".value.startsWith('main (')")
+
+
 def _choose(page: Any, name: str) -> None:
     page.click("#nr-collection input")
     page.get_by_role("option", name=re.compile(rf"^{name} \(")).click()
@@ -53,3 +61,52 @@ def test_switching_collection_answers_and_lists_from_that_archive(
     page.get_by_role("tab", name="Articles").click()
     page.wait_for_function("document.querySelector('#nr-articles').innerText.includes('Niger')")
     assert "Cricket final" not in page.locator("#nr-articles").inner_text()
+
+
+OPERA = ("Opera house reopens\n\nThe Qelt opera house reopened on 12 April 2024 after a "
+         "restoration that took six years. Its first production was Aida, conducted by "
+         "Mira Tolan.\n")
+
+
+def test_a_chat_on_another_collection_reopens_on_it_after_a_reload_and_its_feedback_says_so(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    from tests.e2e.test_history import _ask as ask_kept
+    from tests.e2e.test_history import _choose_past, _export
+
+    server, pipeline = live
+    r = httpx.post(server.url + "/api/articles", params={"collection": "culture"},
+                   files={"file": ("opera.txt", OPERA.encode())}, timeout=60)
+    assert r.status_code == 201, r.text
+    question = "Who conducted the first production at the reopened opera house?"
+    page.goto(server.url + "/")
+    _loaded(page)
+    _choose(page, "culture")
+    assert "Mira Tolan" in ask_kept(page, question).inner_text()
+    page.locator("#nr-chat button[aria-label='Like']").last.click()
+    page.wait_for_function(
+        "document.querySelector('#nr-feedback-status').innerText.includes('kept for answer 1')")
+
+    page.reload()  # the page starts on main again ...
+    page.wait_for_selector("#nr-past input")
+    page.wait_for_function(
+        "document.querySelector('#nr-collection input').value.startsWith('main')")
+    _choose_past(page, question)
+    page.click("#nr-past-open")  # ... and the chat reopens on its own archive
+    page.wait_for_function("document.querySelectorAll('#nr-chat .nr-copy-src').length === 1")
+    page.wait_for_function(
+        "document.querySelector('#nr-collection input').value.startsWith('culture')")
+    card = page.locator("#nr-sources .nr-source").first
+    assert card.locator(".nr-article").count() == 1  # the article is found, not "gone"
+    assert "no longer in the index" not in page.locator("#nr-sources").inner_text()
+    page.get_by_role("tab", name="Articles").click()  # the Articles tab follows
+    page.wait_for_function(
+        "document.querySelector('#nr-articles').innerText.includes('Opera house reopens')")
+    page.get_by_role("tab", name="Chat").click()
+    bubble = ask_kept(page, "When did the opera house reopen?")  # a follow-up, same archive
+    assert "April" in bubble.inner_text()
+    page.wait_for_function(
+        "document.querySelector('#nr-past input').value.includes('2 answers')")
+
+    rows = [row for row in _export(pipeline.settings.index_dir) if row["question"] == question]
+    assert [(row["rating"], row["collection"]) for row in rows] == [("up", "culture")]
+
