@@ -178,6 +178,11 @@ def _new_state() -> dict[str, Any]:
 Keeper = Callable[[str | None, str, Answer], str | None]
 
 
+def error_bubble(exc: NewsragError) -> dict[str, str]:
+    """An expected failure as the assistant's chat message."""
+    return {"role": "assistant", "content": f"**Error:** {render.md_escape(str(exc))}"}
+
+
 def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | None]:
     found: dict[str, Article | None] = {}
     for item in render.source_items(answer):
@@ -219,8 +224,8 @@ def respond(
     try:  # before the message is echoed: a lone surrogate cannot be sent back to the page
         require_unicode(message, "The question")
     except InputError as exc:
-        bubble = {"role": "assistant", "content": f"**Error:** {render.md_escape(str(exc))}"}
-        yield [*state.get("display", []), bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        yield ([*state.get("display", []), error_bubble(exc)], gr.skip(), gr.skip(), gr.skip(),
+               gr.skip())
         return
     display = [*state.get("display", []), {"role": "user", "content": render.md_escape(message)}]
     bubble = {"role": "assistant", "content": "…"}
@@ -242,8 +247,7 @@ def respond(
                 bubble = {"role": "assistant", "content": render.partial_markdown(text)}
                 yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
     except NewsragError as exc:  # an expected failure becomes a chat message
-        bubble = {"role": "assistant", "content": f"**Error:** {render.md_escape(str(exc))}"}
-        yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        yield [*display, error_bubble(exc)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     if answer is None:
         raise gr.Error("The answer stream ended without an answer.")
@@ -778,9 +782,12 @@ def build_ui(pipeline: Pipeline, settings: Settings,
     return demo
 
 
-def build_embed(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
+def build_embed(pipeline: Pipeline, settings: Settings,
+                collections: Collections | None = None) -> gr.Blocks:
     """The page for an <iframe> on another site (/embed): the chat only, compact, each
-    answer's sources inside its bubble, opening inline."""
+    answer's sources inside its bubble, opening inline. `/embed/?collection=NAME` answers
+    from that archive (`collections`; ui/server.py refuses the page for a bad or unknown
+    name); none named, or no `collections`: `pipeline` (main)."""
     demo: gr.Blocks
     with gr.Blocks(title="newsrag", fill_height=True) as demo:
         state = gr.State(_new_state())
@@ -790,8 +797,17 @@ def build_embed(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
                              elem_id="nr-question", scale=5, autofocus=True)
             ask = gr.Button("Ask", variant="primary", elem_id="nr-ask", scale=1, min_width=60)
 
-        def on_ask(message: str, st: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-            for chat_, _sources, _copy, st_, box_ in respond(pipeline, settings, message, st,
+        def on_ask(message: str, st: dict[str, Any],
+                   request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            # The page's own address names the archive: Gradio's client sends the page's
+            # query string with every event.
+            name = dict(request.query_params).get("collection") or DEFAULT
+            try:
+                pipe = collections.get(name) if collections is not None else pipeline
+            except NewsragError as exc:  # deleted since the page was served
+                yield [*st.get("display", []), error_bubble(exc)], gr.skip(), gr.skip()
+                return
+            for chat_, _sources, _copy, st_, box_ in respond(pipe, settings, message, st,
                                                            inline=True):
                 yield chat_, st_, box_
 

@@ -110,3 +110,43 @@ def test_a_chat_on_another_collection_reopens_on_it_after_a_reload_and_its_feedb
     rows = [row for row in _export(pipeline.settings.index_dir) if row["question"] == question]
     assert [(row["rating"], row["collection"]) for row in rows] == [("up", "culture")]
 
+
+TIDES = ("Harbour tides\n\nThe spring tide at Qelt harbour reached 7.4 metres on 9 April "
+         "2024, the highest since records began, the harbour master Ilse Varn said.\n")
+
+
+def test_the_embed_page_answers_from_the_collection_its_address_names(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    server, _ = live
+    r = httpx.post(server.url + "/api/articles", params={"collection": "harbour"},
+                   files={"file": ("tides.txt", TIDES.encode())}, timeout=60)
+    assert r.status_code == 201, r.text
+    page.goto(server.url + "/embed?collection=harbour")  # the redirect keeps the name
+    assert page.url.endswith("/embed/?collection=harbour")
+    page.fill("#nr-question textarea", "How high did the spring tide reach at Qelt harbour?")
+    page.click("#nr-ask")
+    page.locator("#nr-chat a.nr-cite").first.wait_for()
+    bubble = page.locator("#nr-chat .message-content").last
+    assert "7.4 metres" in bubble.inner_text()
+    page.locator("#nr-chat a.nr-cite").first.click()
+    article = page.locator("#nr-chat details.nr-source[open] .nr-article").first
+    article.wait_for()  # its source opens inline, read from that archive
+    assert "harbour master Ilse Varn" in article.inner_text()
+
+
+def test_the_embed_page_refuses_an_unknown_or_bad_collection_and_creates_nothing(
+        live: tuple[BackgroundServer, Pipeline]) -> None:
+    server, pipeline = live
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        r = c.get("/embed/", params={"collection": "nope"})
+        assert r.status_code == 404
+        assert "There is no collection 'nope'" in r.text
+        r = c.get("/embed", params={"collection": "nope"}, follow_redirects=True)
+        assert r.status_code == 404
+        for bad in ("../main", "Sports", "a/b"):
+            r = c.get("/embed/", params={"collection": bad})
+            assert r.status_code == 400, bad
+            assert "not a valid collection name" in r.text
+        assert c.get("/embed/").status_code == 200  # none named: main, as before
+    folder = pipeline.settings.index_dir / "collections"
+    assert not (folder / "nope").exists() and not (folder.parent / "main").exists()
