@@ -21,7 +21,8 @@ from rag.history import History
 from rag.pipeline import Pipeline
 from rag.serve import create_server_app as _create_server_app
 from rag.settings import Settings
-from ui.app import CSS, EMBED_CSS, HEAD, build_embed, build_ui
+from ui.app import build_embed, build_ui
+from ui.assets import CSS, EMBED_CSS, HEAD
 from ui.clients import ClientRegistry, ClientTracker
 
 # Events running at once across all sessions. The pipeline is thread-safe; the cap keeps a burst
