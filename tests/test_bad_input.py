@@ -312,7 +312,7 @@ def _last(gen: Iterator[tuple[Any, ...]]) -> tuple[Any, ...]:
 
 
 def test_ui_handlers_turn_bad_input_into_messages(pipe: Pipeline, tmp_path: Path) -> None:
-    from ui import app
+    from ui import app, articles
 
     before = snapshot(pipe)
     # An over-long question becomes an error bubble, not an exception.
@@ -323,11 +323,11 @@ def test_ui_handlers_turn_bad_input_into_messages(pipe: Pipeline, tmp_path: Path
     # Bad uploads are listed as problems; nothing is stored.
     files = _files(tmp_path)
     bad = [str(files["binary.txt"]), str(files["doc.pdf"]), str(files["big.txt"])]
-    status, _, _ = app.upload_files(pipe, pipe.settings, bad, received=bad)
+    status, _, _ = articles.upload_files(pipe, pipe.settings, bad, received=bad)
     assert status.count("binary") + status.count("Unsupported") + status.count("larger") >= 3
     # Deleting nothing, or something unknown, explains itself.
-    assert "Choose" in app.delete_selected(pipe, None)[0]
-    assert "No article" in app.delete_selected(pipe, "nope")[0]
+    assert "Choose" in articles.delete_selected(pipe, None)[0]
+    assert "No article" in articles.delete_selected(pipe, "nope")[0]
     assert snapshot(pipe) == before
 
 
@@ -359,7 +359,7 @@ def test_ui_chat_with_a_lone_surrogate_is_an_error_bubble(pipe: Pipeline) -> Non
 
 def test_ui_upload_with_a_bad_file_stores_none_and_same_names_coexist(
         pipe: Pipeline, tmp_path: Path) -> None:
-    from ui import app
+    from ui import articles
 
     paths = []
     for i, text in enumerate(["Mine reopens\n\nThe Obuasi mine reopened on Monday.",
@@ -370,10 +370,10 @@ def test_ui_upload_with_a_bad_file_stores_none_and_same_names_coexist(
     (tmp_path / "empty.txt").write_bytes(b"")
     before = snapshot(pipe)
     bad = [paths[0], str(tmp_path / "empty.txt")]
-    status, _, _ = app.upload_files(pipe, pipe.settings, bad, received=bad)
+    status, _, _ = articles.upload_files(pipe, pipe.settings, bad, received=bad)
     assert "empty.txt" in status and "Nothing was stored" in status
     assert snapshot(pipe) == before
-    status, _, _ = app.upload_files(pipe, pipe.settings, paths, received=paths)
+    status, _, _ = articles.upload_files(pipe, pipe.settings, paths, received=paths)
     added = [a for a in pipe.list_articles() if a.title.startswith("Mine ")]
     assert len(added) == 2, status
     for a in added:
@@ -381,12 +381,12 @@ def test_ui_upload_with_a_bad_file_stores_none_and_same_names_coexist(
 
 
 def test_ui_upload_refuses_a_path_gradio_did_not_receive(pipe: Pipeline, tmp_path: Path) -> None:
-    from ui import app
+    from ui import articles
 
     memo = tmp_path / "memo.txt"
     memo.write_text("Memo\n\nThe vault code is 4471.\n")
     before = snapshot(pipe)
-    status, _, _ = app.upload_files(pipe, pipe.settings, [str(memo)], received=set())
+    status, _, _ = articles.upload_files(pipe, pipe.settings, [str(memo)], received=set())
     assert "not uploaded to this server" in status
     assert snapshot(pipe) == before
 

@@ -13,7 +13,7 @@ from rag.history import History
 from rag.pipeline import Pipeline
 from rag.types import Article, ArticleSummary
 from tests.conftest import SAMPLE_DIR
-from ui import app, render
+from ui import app, articles, render
 
 ME, OTHER = "client-aaaaaaaaaaaaaaaaaaaa", "client-bbbbbbbbbbbbbbbbbbbb"
 QUESTIONS = ["When must US troops leave Niger?", "How many US troops are in Niger?"]
@@ -164,37 +164,37 @@ def test_thumbs_on_anything_but_a_kept_answer_store_nothing(
 
 def test_the_article_list_pages_through_the_archive(pipe: Pipeline,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app, "ARTICLES_PER_PAGE", 2)
+    monkeypatch.setattr(articles, "ARTICLES_PER_PAGE", 2)
     every = pipe.list_articles()
     seen: list[str] = []
     for at in (0, 2, 4):
-        table, choices, label, offset = app.articles_view(pipe, "", at)
+        table, choices, label, offset = articles.articles_view(pipe, "", at)
         assert offset == at and label == f"Page {at // 2 + 1} of 3"
         seen += [v for _, v in choices["choices"]]
         assert f"Articles {at + 1}–" in table
     assert seen == [a.id for a in every]
     # past the end: the last page
-    assert app.articles_view(pipe, "", 40)[3] == 4
+    assert articles.articles_view(pipe, "", 40)[3] == 4
 
 
 def test_the_article_search_matches_titles_and_sources(pipe: Pipeline) -> None:
-    table, choices, label, _ = app.articles_view(pipe, "  withdraw ", 0)
+    table, choices, label, _ = articles.articles_view(pipe, "  withdraw ", 0)
     ids = [v for _, v in choices["choices"]]
     assert ids and all("withdraw" in pipe.get_article(i).title.lower() for i in ids)
     assert "matching “withdraw”" in table
-    table, choices, *_ = app.articles_view(pipe, "<b>nothing</b>", 0)
+    table, choices, *_ = articles.articles_view(pipe, "<b>nothing</b>", 0)
     assert choices["choices"] == [] and "&lt;b&gt;" in table and "<b>" not in table
 
 
 def test_clicking_an_article_opens_its_whole_text_in_the_reader(pipe: Pipeline) -> None:
     first = pipe.list_articles()[0]
-    table = app.articles_view(pipe, "", 0)[0]
+    table = articles.articles_view(pipe, "", 0)[0]
     assert f'data-read="{first.id}"' in table
-    html = app.read_article(pipe, f"{first.id}#3")  # the page script's counter is ignored
+    html = articles.read_article(pipe, f"{first.id}#3")  # the page script's counter is ignored
     article = pipe.get_article(first.id)
     assert render.esc(article.text) in html and render.esc(article.title) in html
-    assert "No article" in app.read_article(pipe, "nope#1")
-    assert app.read_article(pipe, "") == render.READER_EMPTY
+    assert "No article" in articles.read_article(pipe, "nope#1")
+    assert articles.read_article(pipe, "") == render.READER_EMPTY
 
 
 def test_the_reader_shows_an_articles_markup_as_text() -> None:
