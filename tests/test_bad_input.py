@@ -312,14 +312,14 @@ def _last(gen: Iterator[tuple[Any, ...]]) -> tuple[Any, ...]:
 
 
 def test_ui_handlers_turn_bad_input_into_messages(pipe: Pipeline, tmp_path: Path) -> None:
-    from ui import app, articles
+    from ui import articles, chat
 
     before = snapshot(pipe)
     # An over-long question becomes an error bubble, not an exception.
-    display = _last(app.respond(pipe, pipe.settings, "x" * 5000, app._new_state()))[0]
+    display = _last(chat.respond(pipe, pipe.settings, "x" * 5000, chat.new_state()))[0]
     assert "Error" in display[-1]["content"]
     # An empty question does nothing.
-    assert len(list(app.respond(pipe, pipe.settings, "   ", app._new_state()))) == 1
+    assert len(list(chat.respond(pipe, pipe.settings, "   ", chat.new_state()))) == 1
     # Bad uploads are listed as problems; nothing is stored.
     files = _files(tmp_path)
     bad = [str(files["binary.txt"]), str(files["doc.pdf"]), str(files["big.txt"])]
@@ -349,10 +349,10 @@ def test_batch_line_with_a_lone_surrogate_is_an_error_line_and_the_rest_go_on(
 
 
 def test_ui_chat_with_a_lone_surrogate_is_an_error_bubble(pipe: Pipeline) -> None:
-    from ui import app
+    from ui import chat
 
     for message in ["x \ud800", "When must US troops leave? \udcff"]:
-        out = _last(app.respond(pipe, pipe.settings, message, app._new_state()))
+        out = _last(chat.respond(pipe, pipe.settings, message, chat.new_state()))
         assert "Error" in out[0][-1]["content"]
         json.dumps(out[0], ensure_ascii=False).encode()  # what Gradio sends must encode
 

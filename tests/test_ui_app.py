@@ -13,7 +13,7 @@ from rag.history import History
 from rag.pipeline import Pipeline
 from rag.types import Article, ArticleSummary
 from tests.conftest import SAMPLE_DIR
-from ui import app, articles, render
+from ui import app, articles, chat, render
 
 ME, OTHER = "client-aaaaaaaaaaaaaaaaaaaa", "client-bbbbbbbbbbbbbbbbbbbb"
 QUESTIONS = ["When must US troops leave Niger?", "How many US troops are in Niger?"]
@@ -36,9 +36,9 @@ def history(tmp_path: Path) -> Iterator[History]:
 
 def _chat(pipe: Pipeline, history: History, client: str | None,
           questions: list[str], collection: str = "main") -> dict[str, Any]:
-    state = app._new_state()
+    state = chat.new_state()
     for q in questions:
-        *_, last = app.respond(pipe, pipe.settings, q, state,
+        *_, last = chat.respond(pipe, pipe.settings, q, state,
                                keep=app.keeper(history, client, collection))
         state = last[3]
     return state
@@ -103,7 +103,7 @@ def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
         pipe: Pipeline, history: History) -> None:
     first = _chat(pipe, history, ME, QUESTIONS[:1])
     state = app.reopen(_only(pipe), history, ME, first["conversation"])[3]
-    *_, last = app.respond(pipe, pipe.settings, QUESTIONS[1], state,
+    *_, last = chat.respond(pipe, pipe.settings, QUESTIONS[1], state,
                            keep=app.keeper(history, ME))
     assert last[3]["conversation"] == first["conversation"]
     assert [c.turns for c in history.conversations(ME)] == [2]
@@ -113,7 +113,7 @@ def test_another_browser_cannot_reopen_or_delete_it(pipe: Pipeline, history: His
     conv = _chat(pipe, history, ME, QUESTIONS[:1])["conversation"]
     *skipped, status, _ = app.reopen(_only(pipe), history, OTHER, conv)
     assert "No conversation" in status
-    state, status = app.forget(history, OTHER, conv, app._new_state())
+    state, status = app.forget(history, OTHER, conv, chat.new_state())
     assert "No conversation" in status
     assert history.conversations(ME)
     assert app.past_choices(history, OTHER)["choices"] == []
