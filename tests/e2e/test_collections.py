@@ -19,6 +19,13 @@ CRICKET = ("Cricket final\n\nThe cricket final was won by Zanzibar on 3 March 20
            "national stadium in Stone Town. The captain said it was the best day of his life.\n")
 
 
+def _upload(server: BackgroundServer, collection: str, name: str, text: str) -> None:
+    """One article into `collection` (a new name creates it), through the real API."""
+    r = httpx.post(server.url + "/api/articles", params={"collection": collection},
+                   files={"file": (name, text.encode())}, timeout=60)
+    assert r.status_code == 201, r.text
+
+
 def _loaded(page: Any) -> None:
     """The page's load event has set the selector (to main, with its article count): a
     choice made before it would be undone."""
@@ -35,9 +42,7 @@ def _choose(page: Any, name: str) -> None:
 def test_switching_collection_answers_and_lists_from_that_archive(
         live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
     server, _ = live
-    r = httpx.post(server.url + "/api/articles", params={"collection": "sports"},
-                   files={"file": ("cricket.txt", CRICKET.encode())}, timeout=60)
-    assert r.status_code == 201, r.text
+    _upload(server, "sports", "cricket.txt", CRICKET)
     page.goto(server.url + "/")
     page.get_by_role("tab", name="Articles").click()
     page.wait_for_function("document.querySelector('#nr-articles').innerText.includes('Niger')")
@@ -74,9 +79,7 @@ def test_a_chat_on_another_collection_reopens_on_it_after_a_reload_and_its_feedb
     from tests.e2e.test_history import _choose_past, _export
 
     server, pipeline = live
-    r = httpx.post(server.url + "/api/articles", params={"collection": "culture"},
-                   files={"file": ("opera.txt", OPERA.encode())}, timeout=60)
-    assert r.status_code == 201, r.text
+    _upload(server, "culture", "opera.txt", OPERA)
     question = "Who conducted the first production at the reopened opera house?"
     page.goto(server.url + "/")
     _loaded(page)
@@ -118,9 +121,7 @@ TIDES = ("Harbour tides\n\nThe spring tide at Qelt harbour reached 7.4 metres on
 def test_the_embed_page_answers_from_the_collection_its_address_names(
         live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
     server, _ = live
-    r = httpx.post(server.url + "/api/articles", params={"collection": "harbour"},
-                   files={"file": ("tides.txt", TIDES.encode())}, timeout=60)
-    assert r.status_code == 201, r.text
+    _upload(server, "harbour", "tides.txt", TIDES)
     page.goto(server.url + "/embed?collection=harbour")  # the redirect keeps the name
     assert page.url.endswith("/embed/?collection=harbour")
     page.fill("#nr-question textarea", "How high did the spring tide reach at Qelt harbour?")
