@@ -34,9 +34,18 @@ def _loaded(page: Any) -> None:
         ".value.startsWith('main (')")
 
 
-def _choose(page: Any, name: str) -> None:
+def _choose(page: Any, name: str, listed: str | None = None) -> None:
+    """Switch the selector to `name`; with `listed` (a title in that archive), from the
+    Articles tab, waiting for it to list that title: the switch starts a new chat, which
+    would wipe an answer asked before it is done."""
+    if listed is not None:
+        page.get_by_role("tab", name="Articles").click()
     page.click("#nr-collection input")
     page.get_by_role("option", name=re.compile(rf"^{name} \(")).click()
+    if listed is not None:
+        page.wait_for_function(
+            "t => document.querySelector('#nr-articles').innerText.includes(t)", arg=listed)
+        page.get_by_role("tab", name="Chat").click()
 
 
 def test_switching_collection_answers_and_lists_from_that_archive(
@@ -83,7 +92,7 @@ def test_a_chat_on_another_collection_reopens_on_it_after_a_reload_and_its_feedb
     question = "Who conducted the first production at the reopened opera house?"
     page.goto(server.url + "/")
     _loaded(page)
-    _choose(page, "culture")
+    _choose(page, "culture", listed="Opera house reopens")
     assert "Mira Tolan" in ask_kept(page, question).inner_text()
     page.locator("#nr-chat button[aria-label='Like']").last.click()
     page.wait_for_function(
