@@ -187,9 +187,9 @@ def _pipeline(settings: Settings) -> Pipeline:
 
 
 def _collections(settings: Settings, as_json: bool) -> int:
-    from rag.collections import list_collections
+    from rag.collections import available
 
-    rows = list_collections(settings.index_dir)
+    rows = available(settings)
     if as_json:
         print(json.dumps([r.to_dict() for r in rows], ensure_ascii=False))
     else:

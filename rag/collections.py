@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag import manifest
-from rag.errors import ConfigError, InputError, NotFoundError
+from rag.errors import CollectionUnavailableError, InputError, NotFoundError
 from rag.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: `newsrag collections` loads no model code
@@ -83,13 +83,20 @@ def list_collections(index_dir: Path) -> list[CollectionInfo]:
     return out
 
 
+def available(settings: Settings) -> list[CollectionInfo]:
+    """The collections these settings can serve: with `chroma_url`, `main` alone (the others'
+    vectors would share the server's one Chroma collection); else all of them."""
+    infos = list_collections(settings.index_dir)
+    return infos[:1] if settings.chroma_url else infos
+
+
 def settings_for(settings: Settings, name: str) -> Settings:
     """The settings of collection `name`: its own folder; only `main` gets the sample."""
     name = validate_name(name)
     if name == DEFAULT:
         return settings
     if settings.chroma_url:
-        raise ConfigError(
+        raise CollectionUnavailableError(
             f"Collection {name!r} needs the embedded Chroma store: with chroma_url set, "
             "only the 'main' collection is available.",
             hint="Unset NEWSRAG_CHROMA_URL to use collections.")
@@ -152,7 +159,7 @@ class Collections:
             return pipe
 
     def names(self) -> list[CollectionInfo]:
-        return list_collections(self.settings.index_dir)
+        return available(self.settings)
 
     def close(self) -> None:
         with self._lock:

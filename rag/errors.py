@@ -144,3 +144,11 @@ class ConfigError(NewsragError):
     exit_code = 2
     http_status = 500
     code = "config_error"
+
+
+class CollectionUnavailableError(ConfigError):
+    """A collection that this server's settings cannot serve (with chroma_url, any but main):
+    the request is refused, never answered from another archive."""
+
+    http_status = 400
+    code = "collection_unavailable"

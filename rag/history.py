@@ -11,6 +11,11 @@ turns back into our frozen types, so a reopened conversation renders from `Answe
 exactly as it did the first time. Feedback copies the question, the answer and its citations at
 the moment it is given: deleting the conversation later does not lose the verdict.
 
+A conversation belongs to one collection (rag/collections.py), the archive it was asked
+against, so it reopens on that archive; feedback copies the name, since it outlives the
+conversation. Version 1 of the store had no collection: opening one adds the column, every
+existing row `main` (all there was then).
+
 Every write is one transaction (WAL mode, one writer at a time), so a crash leaves either all of
 it or none of it.
 """
@@ -31,11 +36,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.collections import DEFAULT, validate_name
 from rag.errors import IndexDamagedError, IndexMismatchError, InputError, NotFoundError
 from rag.text import require_unicode
 from rag.types import Answer, Chunk, Citation, Passage, ShortAnswer
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: conversations and feedback name their collection
 FILENAME = "chats.sqlite"
 MAX_COMMENT_CHARS = 2_000
 MAX_TITLE_CHARS = 80
@@ -45,7 +51,8 @@ LISTED = 50  # conversations in a client's list, newest first
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
   id TEXT PRIMARY KEY, client TEXT NOT NULL, title TEXT NOT NULL,
-  created_at REAL NOT NULL, updated_at REAL NOT NULL);
+  created_at REAL NOT NULL, updated_at REAL NOT NULL,
+  collection TEXT NOT NULL DEFAULT 'main');
 CREATE INDEX IF NOT EXISTS conversations_client ON conversations(client, updated_at);
 CREATE TABLE IF NOT EXISTS turns (
   conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
@@ -55,8 +62,10 @@ CREATE TABLE IF NOT EXISTS feedback (
   id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL, turn INTEGER NOT NULL,
   client TEXT NOT NULL, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
   comment TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, created_at REAL NOT NULL,
-  UNIQUE (conversation_id, turn));
+  collection TEXT NOT NULL DEFAULT 'main', UNIQUE (conversation_id, turn));
 """
+# Version 1 -> 2: the column `collection` on these tables (ALTER TABLE fills it with 'main').
+_ADDED_IN_2 = ("conversations", "feedback")
 
 
 # --- our types -------------------------------------------------------------------------------
@@ -71,6 +80,7 @@ class ConversationSummary:
     created_at: float
     updated_at: float
     turns: int
+    collection: str = DEFAULT
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class Conversation:
     created_at: float
     updated_at: float
     turns: tuple[ChatTurn, ...]
+    collection: str = DEFAULT
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,7 @@ class Feedback:
     question: str
     answer: Answer
     created_at: float
+    collection: str = DEFAULT
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +127,7 @@ class Feedback:
             "citations": [c.to_dict() for c in self.answer.citations],
             "conversation_id": self.conversation_id,
             "turn": self.turn,
+            "collection": self.collection,
         }
 
 
@@ -205,9 +218,27 @@ class History:
                 f"{self.path} was written by a newer newsrag (chat store version {version}, "
                 f"this one reads {SCHEMA_VERSION}).",
                 hint="Upgrade newsrag, or move the file away to start a new chat history.")
-        # executescript commits by itself: the schema and its version go in one script
-        self._con.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} "
-                                f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        self._create_or_migrate()
+
+    def _create_or_migrate(self) -> None:
+        """The schema, any column an older store lacks, and the version: one transaction."""
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            for table in _ADDED_IN_2:
+                columns = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+                if "collection" not in columns:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN "
+                                f"collection TEXT NOT NULL DEFAULT '{DEFAULT}'")
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            con.execute("ROLLBACK")
+            con.close()
+            raise
+        con.execute("COMMIT")
 
     @classmethod
     def beside(cls, index_dir: Path) -> History:
@@ -241,17 +272,20 @@ class History:
 
     # --- conversations ----------------------------------------------------------------------
 
-    def start(self, client: str, question: str, first: Answer | None = None) -> str:
-        """A new conversation titled by its first question; with `first`, that answer is its
-        turn 0 in the same transaction. Returns its id."""
+    def start(self, client: str, question: str, first: Answer | None = None,
+              collection: str = DEFAULT) -> str:
+        """A new conversation titled by its first question, asked against `collection`; with
+        `first`, that answer is its turn 0 in the same transaction. Returns its id."""
         owner = _owner(client)
+        collection = validate_name(collection)
         title = _title(question)
         conv = uuid.uuid4().hex[:16]
         now = time.time()
         answer = _answer_json(first) if first is not None else None
         with self._tx() as con:
-            con.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
-                        (conv, owner, title, now, now))
+            con.execute("INSERT INTO conversations (id, client, title, created_at, "
+                        "updated_at, collection) VALUES (?, ?, ?, ?, ?, ?)",
+                        (conv, owner, title, now, now, collection))
             if answer is not None:
                 con.execute("INSERT INTO turns VALUES (?, 0, ?, ?, ?)",
                             (conv, question.strip(), answer, now))
@@ -280,16 +314,16 @@ class History:
     def conversations(self, client: str, limit: int = LISTED) -> list[ConversationSummary]:
         rows = self._read(
             "SELECT c.id, c.title, c.created_at, c.updated_at, "
-            "(SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) "
+            "(SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id), c.collection "
             "FROM conversations c WHERE c.client = ? ORDER BY c.updated_at DESC, c.rowid DESC "
             "LIMIT ?", (_owner(client), limit))
-        return [ConversationSummary(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [ConversationSummary(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def conversation(self, client: str, conversation_id: str) -> Conversation:
         owner = _owner(client)
         with self._lock:
             head = self._con.execute(
-                "SELECT id, title, created_at, updated_at FROM conversations "
+                "SELECT id, title, created_at, updated_at, collection FROM conversations "
                 "WHERE id = ? AND client = ?", (conversation_id, owner)).fetchone()
             rows = self._con.execute(
                 "SELECT n, question, answer, created_at FROM turns WHERE conversation_id = ? "
@@ -298,7 +332,7 @@ class History:
             raise _no_conversation(conversation_id)
         turns = tuple(ChatTurn(r[0], r[1], answer_from_dict(json.loads(r[2])), r[3])
                       for r in rows)
-        return Conversation(head[0], head[1], head[2], head[3], turns)
+        return Conversation(head[0], head[1], head[2], head[3], turns, head[4])
 
     def delete(self, client: str, conversation_id: str) -> None:
         owner = _owner(client)
@@ -330,20 +364,22 @@ class History:
         now = time.time()
         with self._tx() as con:
             self._own(con, owner, conversation_id)
-            row = con.execute("SELECT question, answer FROM turns WHERE conversation_id = ? "
-                              "AND n = ?", (conversation_id, turn)).fetchone()
+            row = con.execute(
+                "SELECT t.question, t.answer, c.collection FROM turns t JOIN conversations c "
+                "ON c.id = t.conversation_id WHERE t.conversation_id = ? AND t.n = ?",
+                (conversation_id, turn)).fetchone()
             if row is None:
                 raise NotFoundError(f"Conversation {conversation_id!r} has no answer {turn}.",
                                     hint="Reload the page: the chat may have been deleted.")
             cur = con.execute(
                 "INSERT INTO feedback (conversation_id, turn, client, rating, comment, question,"
-                " answer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                " answer, created_at, collection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (conversation_id, turn) DO UPDATE SET rating = excluded.rating, "
                 "comment = excluded.comment, created_at = excluded.created_at RETURNING id",
-                (conversation_id, turn, owner, rating, comment, row[0], row[1], now))
+                (conversation_id, turn, owner, rating, comment, row[0], row[1], now, row[2]))
             fid = cur.fetchone()[0]
         return Feedback(fid, conversation_id, turn, rating, comment, row[0],
-                        answer_from_dict(json.loads(row[1])), now)
+                        answer_from_dict(json.loads(row[1])), now, row[2])
 
     def clear_rating(self, client: str, conversation_id: str, turn: int) -> None:
         """The 👍 clicked again: the answer has no verdict any more."""
@@ -356,10 +392,10 @@ class History:
     def feedback(self) -> Iterator[Feedback]:
         """Every verdict, oldest first (the export)."""
         rows = self._read("SELECT id, conversation_id, turn, rating, comment, question, answer,"
-                          " created_at FROM feedback ORDER BY created_at, id")
+                          " created_at, collection FROM feedback ORDER BY created_at, id")
         for r in rows:
             yield Feedback(r[0], r[1], r[2], r[3], r[4], r[5],
-                           answer_from_dict(json.loads(r[6])), r[7])
+                           answer_from_dict(json.loads(r[6])), r[7], r[8])
 
 
 def export_feedback(history: History, out: Path) -> int:

@@ -312,22 +312,22 @@ def _last(gen: Iterator[tuple[Any, ...]]) -> tuple[Any, ...]:
 
 
 def test_ui_handlers_turn_bad_input_into_messages(pipe: Pipeline, tmp_path: Path) -> None:
-    from ui import app
+    from ui import articles, chat
 
     before = snapshot(pipe)
     # An over-long question becomes an error bubble, not an exception.
-    display = _last(app.respond(pipe, pipe.settings, "x" * 5000, app._new_state()))[0]
+    display = _last(chat.respond(pipe, pipe.settings, "x" * 5000, chat.new_state()))[0]
     assert "Error" in display[-1]["content"]
     # An empty question does nothing.
-    assert len(list(app.respond(pipe, pipe.settings, "   ", app._new_state()))) == 1
+    assert len(list(chat.respond(pipe, pipe.settings, "   ", chat.new_state()))) == 1
     # Bad uploads are listed as problems; nothing is stored.
     files = _files(tmp_path)
     bad = [str(files["binary.txt"]), str(files["doc.pdf"]), str(files["big.txt"])]
-    status, _, _ = app.upload_files(pipe, pipe.settings, bad, received=bad)
+    status, _, _ = articles.upload_files(pipe, pipe.settings, bad, received=bad)
     assert status.count("binary") + status.count("Unsupported") + status.count("larger") >= 3
     # Deleting nothing, or something unknown, explains itself.
-    assert "Choose" in app.delete_selected(pipe, None)[0]
-    assert "No article" in app.delete_selected(pipe, "nope")[0]
+    assert "Choose" in articles.delete_selected(pipe, None)[0]
+    assert "No article" in articles.delete_selected(pipe, "nope")[0]
     assert snapshot(pipe) == before
 
 
@@ -349,17 +349,17 @@ def test_batch_line_with_a_lone_surrogate_is_an_error_line_and_the_rest_go_on(
 
 
 def test_ui_chat_with_a_lone_surrogate_is_an_error_bubble(pipe: Pipeline) -> None:
-    from ui import app
+    from ui import chat
 
     for message in ["x \ud800", "When must US troops leave? \udcff"]:
-        out = _last(app.respond(pipe, pipe.settings, message, app._new_state()))
+        out = _last(chat.respond(pipe, pipe.settings, message, chat.new_state()))
         assert "Error" in out[0][-1]["content"]
         json.dumps(out[0], ensure_ascii=False).encode()  # what Gradio sends must encode
 
 
 def test_ui_upload_with_a_bad_file_stores_none_and_same_names_coexist(
         pipe: Pipeline, tmp_path: Path) -> None:
-    from ui import app
+    from ui import articles
 
     paths = []
     for i, text in enumerate(["Mine reopens\n\nThe Obuasi mine reopened on Monday.",
@@ -370,10 +370,10 @@ def test_ui_upload_with_a_bad_file_stores_none_and_same_names_coexist(
     (tmp_path / "empty.txt").write_bytes(b"")
     before = snapshot(pipe)
     bad = [paths[0], str(tmp_path / "empty.txt")]
-    status, _, _ = app.upload_files(pipe, pipe.settings, bad, received=bad)
+    status, _, _ = articles.upload_files(pipe, pipe.settings, bad, received=bad)
     assert "empty.txt" in status and "Nothing was stored" in status
     assert snapshot(pipe) == before
-    status, _, _ = app.upload_files(pipe, pipe.settings, paths, received=paths)
+    status, _, _ = articles.upload_files(pipe, pipe.settings, paths, received=paths)
     added = [a for a in pipe.list_articles() if a.title.startswith("Mine ")]
     assert len(added) == 2, status
     for a in added:
@@ -381,12 +381,12 @@ def test_ui_upload_with_a_bad_file_stores_none_and_same_names_coexist(
 
 
 def test_ui_upload_refuses_a_path_gradio_did_not_receive(pipe: Pipeline, tmp_path: Path) -> None:
-    from ui import app
+    from ui import articles
 
     memo = tmp_path / "memo.txt"
     memo.write_text("Memo\n\nThe vault code is 4471.\n")
     before = snapshot(pipe)
-    status, _, _ = app.upload_files(pipe, pipe.settings, [str(memo)], received=set())
+    status, _, _ = articles.upload_files(pipe, pipe.settings, [str(memo)], received=set())
     assert "not uploaded to this server" in status
     assert snapshot(pipe) == before
 

@@ -143,6 +143,17 @@ def test_cli_ingests_asks_and_lists_per_collection(run: Any, cricket: Path) -> N
     assert json.loads(out)["articles"] == 1
 
 
+def test_cli_with_a_chroma_server_lists_main_alone_and_refuses_another_collection(
+        run: Any, cricket: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("ingest", "--collection", "sports", str(cricket))[0] == 0
+    # Nothing listens there: refusing the name must not need the server.
+    monkeypatch.setenv("NEWSRAG_CHROMA_URL", "http://127.0.0.1:9")
+    code, out, _ = run("collections", "--json")
+    assert (code, [c["name"] for c in json.loads(out)]) == (0, ["main"])
+    code, out, err = run("ask", QUESTION, "--collection", "sports")
+    assert code == 2 and "chroma_url" in err and "Zanzibar" not in out
+
+
 @pytest.mark.parametrize("argv", [("list", "--collection", "nope"),
                                   ("ask", "Who won?", "--collection", "nope"),
                                   ("delete", "abc", "--collection", "nope"),

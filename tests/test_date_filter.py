@@ -153,13 +153,13 @@ def test_the_cli_says_what_it_left_out_and_includes_it_on_request(
 
 def test_the_chat_says_what_it_left_out_and_its_checkbox_takes_undated_articles_in(
         fake_pipeline: Pipeline, tmp_path: Path) -> None:
-    from ui.app import _new_state, respond
+    from ui.chat import new_state, respond
 
     fake_pipeline.ingest([_corpus(tmp_path)])
 
     def last_bubble(include: bool) -> str:
         *_, (chat, *_rest) = respond(fake_pipeline, fake_pipeline.settings, QUESTION,
-                                     _new_state(), "2024-04-01", None, include_undated=include)
+                                     new_state(), "2024-04-01", None, include_undated=include)
         return str(chat[-1]["content"])
 
     assert "1 undated article was left out" in last_bubble(False)

@@ -251,6 +251,7 @@ def test_cli_feedback_export_prints_json_lines(
     assert (row["rating"], row["conversation_id"], row["comment"]) == (
         "up", conv, "Exactly the date I needed.")
     assert row["citations"][0]["quote"].startswith("The US troops")
+    assert row["collection"] == "main"
     assert "1 feedback record" in err
 
 
@@ -294,3 +295,83 @@ def test_a_damaged_chat_store_is_a_clear_error_naming_the_file(tmp_path: Path) -
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(IndexDamagedError, match="chats.sqlite"):
         History(path)
+
+
+# --- collections ------------------------------------------------------------------------------
+
+
+def test_a_conversation_and_its_feedback_carry_their_collection(history: History) -> None:
+    sports = history.start(ME, "Who won the cricket final?", first=_answer(), collection="sports")
+    main = history.start(ME, "When must US troops leave Niger?", first=_answer())
+    assert {c.id: c.collection for c in history.conversations(ME)} == {sports: "sports",
+                                                                       main: "main"}
+    assert history.conversation(ME, sports).collection == "sports"
+    history.rate(ME, sports, 0, 1)
+    history.rate(ME, main, 0, -1)
+    history.delete(ME, sports)  # the verdict outlives its conversation, collection and all
+    assert {f.conversation_id: f.to_dict()["collection"] for f in history.feedback()} == {
+        sports: "sports", main: "main"}
+
+
+@pytest.mark.parametrize("name", ["../main", "Sports", ""])
+def test_a_conversation_in_a_bad_collection_name_is_refused(history: History,
+                                                             name: str) -> None:
+    with pytest.raises(InputError, match="not a valid collection name"):
+        history.start(ME, "q", first=_answer(), collection=name)
+    assert history.conversations(ME) == []
+
+
+# The chat store as the first newsrag that kept chats wrote it (schema version 1).
+_SCHEMA_V1 = """
+CREATE TABLE conversations (
+  id TEXT PRIMARY KEY, client TEXT NOT NULL, title TEXT NOT NULL,
+  created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX conversations_client ON conversations(client, updated_at);
+CREATE TABLE turns (
+  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  n INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY (conversation_id, n));
+CREATE TABLE feedback (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL, turn INTEGER NOT NULL,
+  client TEXT NOT NULL, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+  comment TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, created_at REAL NOT NULL,
+  UNIQUE (conversation_id, turn));
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_chat_store_of_the_first_schema_gains_the_collection_as_main_and_loses_nothing(
+        tmp_path: Path) -> None:
+    import hashlib
+
+    path = tmp_path / "chats.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(_SCHEMA_V1)
+    owner = hashlib.sha256(ME.encode()).hexdigest()
+    answer = json.dumps(_answer().to_dict())
+    con.execute("INSERT INTO conversations VALUES ('c1', ?, 'Old chat', 1.0, 2.0)", (owner,))
+    con.execute("INSERT INTO turns VALUES ('c1', 0, 'When must US troops leave Niger?', ?, 2.0)",
+                (answer,))
+    con.execute("INSERT INTO feedback (conversation_id, turn, client, rating, comment, question,"
+                " answer, created_at) VALUES ('c1', 0, ?, 1, 'good', 'When must US troops "
+                "leave Niger?', ?, 3.0)", (owner, answer))
+    con.commit()
+    con.close()
+
+    h = History(path)
+    (summary,) = h.conversations(ME)
+    assert (summary.id, summary.title, summary.turns, summary.collection) == (
+        "c1", "Old chat", 1, "main")
+    opened = h.conversation(ME, "c1")
+    assert opened.collection == "main"
+    assert opened.turns[0].answer.to_dict() == _answer().to_dict()
+    (fb,) = h.feedback()
+    assert (fb.rating, fb.comment, fb.to_dict()["collection"]) == (1, "good", "main")
+    h.add_turn(ME, "c1", "Who leads Niger?", _answer("Who leads Niger?"))  # it goes on
+    h.close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    con.close()
+    again = History(path)  # opening a migrated store again changes nothing
+    assert [c.turns for c in again.conversations(ME)] == [2]
+    again.close()

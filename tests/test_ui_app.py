@@ -1,5 +1,6 @@
-"""The page's adapters (ui/app.py) without a browser: kept conversations, feedback, and the
-Articles tab's search, pages and reader, on the real store with the fake embedder."""
+"""The page's adapters (ui/chat.py, ui/history_panel.py, ui/articles.py) without a
+browser: kept conversations, feedback, and the Articles tab's search, pages and reader, on
+the real store with the fake embedder."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from rag.history import History
 from rag.pipeline import Pipeline
 from rag.types import Article, ArticleSummary
 from tests.conftest import SAMPLE_DIR
-from ui import app, render
+from ui import articles, chat, history_panel, render
 
 ME, OTHER = "client-aaaaaaaaaaaaaaaaaaaa", "client-bbbbbbbbbbbbbbbbbbbb"
 QUESTIONS = ["When must US troops leave Niger?", "How many US troops are in Niger?"]
+CRICKET = ("Cricket final\n\nThe cricket final was won by Zanzibar on 3 March 2024 at the "
+           "national stadium in Stone Town. The captain said it was the best day of his life.\n")
 
 
 @pytest.fixture
@@ -33,13 +36,18 @@ def history(tmp_path: Path) -> Iterator[History]:
 
 
 def _chat(pipe: Pipeline, history: History, client: str | None,
-          questions: list[str]) -> dict[str, Any]:
-    state = app._new_state()
+          questions: list[str], collection: str = "main") -> dict[str, Any]:
+    state = chat.new_state()
     for q in questions:
-        *_, last = app.respond(pipe, pipe.settings, q, state,
-                               keep=app.keeper(history, client))
+        *_, last = chat.respond(pipe, pipe.settings, q, state,
+                               keep=history_panel.keeper(history, client, collection))
         state = last[3]
     return state
+
+
+def _only(pipe: Pipeline) -> Any:
+    """The page's collection lookup when `pipe` is its one archive."""
+    return lambda name: pipe
 
 
 def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
@@ -49,46 +57,83 @@ def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
     (kept,) = history.conversations(ME)
     assert (kept.id, kept.title, kept.turns) == (shown["conversation"], QUESTIONS[0], 2)
 
-    chat, sources, copy, state, status = app.reopen(pipe, history, ME, kept.id)
+    chat, sources, copy, state, status, coll = history_panel.reopen(_only(pipe), history, ME,
+                                                                    kept.id)
     assert chat == shown["display"]  # the same bubbles, [n] links to each answer's own cards
     assert state == shown
     assert sources == render.sources_panel(shown["panels"])
     assert 'id="nr-a2-sources"' in sources and 'id="nr-a1-sources"' in sources
     assert copy == render.copy_text(history.conversation(ME, kept.id).turns[-1].answer)
     assert "Reopened" in status
+    assert coll == "main"
+
+
+def test_a_chat_on_another_collection_reopens_on_it_with_its_own_sources(
+        pipe: Pipeline, history: History, tmp_path: Path) -> None:
+    from rag.collections import Collections
+
+    colls = Collections(pipe.settings, main=pipe)
+    sports = colls.get("sports", create=True)
+    (tmp_path / "cricket.txt").write_text(CRICKET)
+    sports.ingest([tmp_path / "cricket.txt"])
+    shown = _chat(sports, history, ME, ["Who won the cricket final?"], collection="sports")
+    (kept,) = history.conversations(ME)
+    assert kept.collection == "sports"
+    listed = history_panel.past_choices(history, ME)["choices"]
+    assert "sports" in listed[0][0]  # the list names it
+
+    chat, sources, _copy, state, status, coll = history_panel.reopen(colls.get, history, ME,
+                                                                     kept.id)
+    assert coll == "sports"  # the page puts its selector back on the chat's archive
+    assert chat == shown["display"] and state == shown
+    assert "nr-article" in sources and "no longer in the index" not in sources
+    history.rate(ME, kept.id, 0, 1)
+    assert [f.to_dict()["collection"] for f in history.feedback()] == ["sports"]
+    colls.close()
+
+
+def test_a_chat_whose_collection_is_gone_says_so_and_changes_nothing(
+        pipe: Pipeline, history: History) -> None:
+    conv = history.start(ME, QUESTIONS[0], first=pipe.ask(QUESTIONS[0]), collection="gone")
+    from rag.collections import Collections
+
+    colls = Collections(pipe.settings, main=pipe)
+    *skipped, status, coll = history_panel.reopen(colls.get, history, ME, conv)
+    assert "no collection 'gone'" in status
+    assert not (pipe.settings.index_dir / "collections" / "gone").exists()
 
 
 def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
         pipe: Pipeline, history: History) -> None:
     first = _chat(pipe, history, ME, QUESTIONS[:1])
-    state = app.reopen(pipe, history, ME, first["conversation"])[3]
-    *_, last = app.respond(pipe, pipe.settings, QUESTIONS[1], state,
-                           keep=app.keeper(history, ME))
+    state = history_panel.reopen(_only(pipe), history, ME, first["conversation"])[3]
+    *_, last = chat.respond(pipe, pipe.settings, QUESTIONS[1], state,
+                           keep=history_panel.keeper(history, ME))
     assert last[3]["conversation"] == first["conversation"]
     assert [c.turns for c in history.conversations(ME)] == [2]
 
 
 def test_another_browser_cannot_reopen_or_delete_it(pipe: Pipeline, history: History) -> None:
     conv = _chat(pipe, history, ME, QUESTIONS[:1])["conversation"]
-    *skipped, status = app.reopen(pipe, history, OTHER, conv)
+    *skipped, status, _ = history_panel.reopen(_only(pipe), history, OTHER, conv)
     assert "No conversation" in status
-    state, status = app.forget(history, OTHER, conv, app._new_state())
+    state, status = history_panel.forget(history, OTHER, conv, chat.new_state())
     assert "No conversation" in status
     assert history.conversations(ME)
-    assert app.past_choices(history, OTHER)["choices"] == []
+    assert history_panel.past_choices(history, OTHER)["choices"] == []
 
 
 def test_a_chat_without_a_client_cookie_is_answered_but_not_kept(
         pipe: Pipeline, history: History) -> None:
     state = _chat(pipe, history, None, QUESTIONS[:1])
     assert state["conversation"] is None and state["display"]
-    assert "not kept" in app.rate(history, None, state, 1, True)[1]
+    assert "not kept" in history_panel.rate(history, None, state, 1, True)[1]
 
 
 def test_deleting_the_open_conversation_unlinks_the_chat(pipe: Pipeline,
                                                          history: History) -> None:
     state = _chat(pipe, history, ME, QUESTIONS[:1])
-    new_state, status = app.forget(history, ME, state["conversation"], state)
+    new_state, status = history_panel.forget(history, ME, state["conversation"], state)
     assert "Deleted the conversation" in status and QUESTIONS[0] in status
     assert new_state["conversation"] is None and new_state["display"] == state["display"]
     assert history.conversations(ME) == []
@@ -97,16 +142,16 @@ def test_deleting_the_open_conversation_unlinks_the_chat(pipe: Pipeline,
 def test_thumbs_on_an_answer_store_its_question_answer_and_citations(
         pipe: Pipeline, history: History) -> None:
     state = _chat(pipe, history, ME, QUESTIONS)
-    state, note = app.rate(history, ME, state, 3, True)
+    state, note = history_panel.rate(history, ME, state, 3, True)
     assert "👍 kept for answer 2" in note
-    state, note = app.rate(history, ME, state, [1, 0], False)
+    state, note = history_panel.rate(history, ME, state, [1, 0], False)
     assert "👎 kept for answer 1" in note
     rows = {f.turn: f.to_dict() for f in history.feedback()}
     kept = history.conversation(ME, state["conversation"]).turns
     assert rows[1]["rating"] == "up" and rows[1]["question"] == QUESTIONS[1]
     assert rows[1]["citations"] == [c.to_dict() for c in kept[1].answer.citations]
     assert rows[0]["rating"] == "down"
-    assert "withdrawn" in app.rate(history, ME, state, 3, None)[1]
+    assert "withdrawn" in history_panel.rate(history, ME, state, 3, None)[1]
     assert [f.turn for f in history.feedback()] == [0]
 
 
@@ -114,7 +159,7 @@ def test_thumbs_on_an_answer_store_its_question_answer_and_citations(
 def test_thumbs_on_anything_but_a_kept_answer_store_nothing(
         pipe: Pipeline, history: History, index: Any) -> None:
     state = _chat(pipe, history, ME, QUESTIONS)
-    assert "Only a kept answer" in app.rate(history, ME, state, index, True)[1]
+    assert "Only a kept answer" in history_panel.rate(history, ME, state, index, True)[1]
     assert list(history.feedback()) == []
 
 
@@ -123,37 +168,37 @@ def test_thumbs_on_anything_but_a_kept_answer_store_nothing(
 
 def test_the_article_list_pages_through_the_archive(pipe: Pipeline,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app, "ARTICLES_PER_PAGE", 2)
+    monkeypatch.setattr(articles, "ARTICLES_PER_PAGE", 2)
     every = pipe.list_articles()
     seen: list[str] = []
     for at in (0, 2, 4):
-        table, choices, label, offset = app.articles_view(pipe, "", at)
+        table, choices, label, offset = articles.articles_view(pipe, "", at)
         assert offset == at and label == f"Page {at // 2 + 1} of 3"
         seen += [v for _, v in choices["choices"]]
         assert f"Articles {at + 1}–" in table
     assert seen == [a.id for a in every]
     # past the end: the last page
-    assert app.articles_view(pipe, "", 40)[3] == 4
+    assert articles.articles_view(pipe, "", 40)[3] == 4
 
 
 def test_the_article_search_matches_titles_and_sources(pipe: Pipeline) -> None:
-    table, choices, label, _ = app.articles_view(pipe, "  withdraw ", 0)
+    table, choices, label, _ = articles.articles_view(pipe, "  withdraw ", 0)
     ids = [v for _, v in choices["choices"]]
     assert ids and all("withdraw" in pipe.get_article(i).title.lower() for i in ids)
     assert "matching “withdraw”" in table
-    table, choices, *_ = app.articles_view(pipe, "<b>nothing</b>", 0)
+    table, choices, *_ = articles.articles_view(pipe, "<b>nothing</b>", 0)
     assert choices["choices"] == [] and "&lt;b&gt;" in table and "<b>" not in table
 
 
 def test_clicking_an_article_opens_its_whole_text_in_the_reader(pipe: Pipeline) -> None:
     first = pipe.list_articles()[0]
-    table = app.articles_view(pipe, "", 0)[0]
+    table = articles.articles_view(pipe, "", 0)[0]
     assert f'data-read="{first.id}"' in table
-    html = app.read_article(pipe, f"{first.id}#3")  # the page script's counter is ignored
+    html = articles.read_article(pipe, f"{first.id}#3")  # the page script's counter is ignored
     article = pipe.get_article(first.id)
     assert render.esc(article.text) in html and render.esc(article.title) in html
-    assert "No article" in app.read_article(pipe, "nope#1")
-    assert app.read_article(pipe, "") == render.READER_EMPTY
+    assert "No article" in articles.read_article(pipe, "nope#1")
+    assert articles.read_article(pipe, "") == render.READER_EMPTY
 
 
 def test_the_reader_shows_an_articles_markup_as_text() -> None:
@@ -171,13 +216,13 @@ def test_a_comment_goes_with_the_last_verdict_and_a_huge_one_is_refused_and_kept
     from rag.history import MAX_COMMENT_CHARS
 
     state = _chat(pipe, history, ME, QUESTIONS)
-    box, status = app.comment(history, ME, state, "Wrong date.")
+    box, status = history_panel.comment(history, ME, state, "Wrong date.")
     assert "first" in status and list(history.feedback()) == []  # nothing rated yet
-    state, _ = app.rate(history, ME, state, 3, False)
-    box, status = app.comment(history, ME, state, "x" * (MAX_COMMENT_CHARS + 1))
+    state, _ = history_panel.rate(history, ME, state, 3, False)
+    box, status = history_panel.comment(history, ME, state, "x" * (MAX_COMMENT_CHARS + 1))
     assert "longer than" in status and not isinstance(box, str)  # the box keeps the text
     assert [f.comment for f in history.feedback()] == [""]
-    box, status = app.comment(history, ME, state, "  The source is a year old.  ")
+    box, status = history_panel.comment(history, ME, state, "  The source is a year old.  ")
     assert box == "" and "👎 on answer 2" in status
     (fb,) = history.feedback()
     assert (fb.turn, fb.rating, fb.comment) == (1, -1, "The source is a year old.")

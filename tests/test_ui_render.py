@@ -174,16 +174,16 @@ class StreamingFake:
 
 def _run(fake: StreamingFake, message: str, state: dict[str, Any]) -> list[tuple[Any, ...]]:
     from rag.settings import Settings
-    from ui.app import respond
+    from ui.chat import respond
 
     return list(respond(fake, Settings.load(env={}), message, state))  # type: ignore[arg-type]
 
 
 def test_chat_streams_then_shows_linked_answer_sources_and_keeps_raw_history() -> None:
-    from ui.app import _new_state
+    from ui.chat import new_state
 
     fake = StreamingFake(_answer())
-    updates = _run(fake, "When must they leave?", _new_state())
+    updates = _run(fake, "When must they leave?", new_state())
     assert len(updates) >= 3  # placeholder, streamed deltas, final
     partial = updates[2][0][-1]["content"]
     assert "They must" in partial
@@ -202,17 +202,17 @@ def test_chat_streams_then_shows_linked_answer_sources_and_keeps_raw_history() -
 
 
 def test_chat_turns_pipeline_errors_into_a_message() -> None:
-    from ui.app import _new_state
+    from ui.chat import new_state
 
-    updates = _run(StreamingFake(InputError("The question is too long.")), "x" * 10, _new_state())
+    updates = _run(StreamingFake(InputError("The question is too long.")), "x" * 10, new_state())
     assert "The question is too long." in updates[-1][0][-1]["content"]
 
 
 def test_chat_ignores_an_empty_message() -> None:
-    from ui.app import _new_state
+    from ui.chat import new_state
 
     fake = StreamingFake(_answer())
-    assert len(_run(fake, "   ", _new_state())) == 1
+    assert len(_run(fake, "   ", new_state())) == 1
     assert fake.histories == []
 
 

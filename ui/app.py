@@ -1,512 +1,45 @@
-"""The Gradio page: a thin adapter from events to `Pipeline` calls and `ui.render` strings.
-
-No retrieval or answer logic lives here. Citations are read from `Answer.citations`; the chat
-history handed back to the pipeline is the raw answer text kept in session state, never the
-rendered bubbles.
+"""The Gradio pages' layout: the full page (`build_ui`: chat with its sources panel, the
+kept conversations and feedback, the Articles tab, the collection selector) and the embed
+page (`build_embed`), with each event wired to its handler in ui/chat.py,
+ui/history_panel.py or ui/articles.py. Handlers return `ui.render` strings and Gradio
+updates; no retrieval or answer logic lives here or there.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Collection, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
 
 from rag.collections import DEFAULT, Collections
-from rag.dates import undated_note
-from rag.errors import (
-    IngestCancelledError,
-    InputError,
-    NewsragError,
-    NotFoundError,
-    UploadRejectedError,
-)
+from rag.errors import NewsragError
 from rag.history import History
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from rag.text import require_unicode
-from rag.types import Answer, Article, IngestReport, Turn
 from ui import render
+from ui.articles import (
+    ARTICLES_PER_PAGE,
+    articles_view,
+    confirm_delete,
+    delete_selected,
+    read_article,
+    upload_files,
+)
+from ui.assets import COPY_JS
+from ui.chat import (
+    EXAMPLES,
+    Keeper,
+    chat_api,
+    clear_chat,
+    error_bubble,
+    new_state,
+    respond,
+)
 from ui.clients import ClientRegistry, client_id
+from ui.history_panel import comment, forget, keeper, past_choices, rate, reopen
 
-log = logging.getLogger(__name__)
-
-EXAMPLES = [
-    "When must US troops leave Niger?",
-    "How many US troops are in Niger?",
-    "Why did Niger end its military agreement with the US?",
-    "Who leads Niger's military government?",
-]
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"]
-
-# Our own page script (passed as `head` when mounting): clicking a `[n]` marker opens the
-# matching source card (each answer has its own: ui/render.py `source_anchor`) and scrolls its
-# highlighted span into view; the copy button of a bubble copies the bubble's clean text (its
-# hidden `.nr-copy-src`, ui/render.py `chat_message`) instead of its escaped markup. Event
-# delegation on the document, because the chat bubbles are re-rendered on every streamed update.
-# A click (or Enter) on an article of the Articles tab's list writes its id, made unique by a
-# counter so the same article can be opened again, into the hidden #nr-read-id box, whose
-# change event fills the reader.
-HEAD = """
-<script>
-(function () {
-  var pendingCopy = null;
-  var reads = 0;
-  function readArticle(id) {
-    var box = document.querySelector('#nr-read-id textarea, #nr-read-id input');
-    if (!box || !id) return;
-    var setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(box), 'value').set;
-    reads += 1;
-    setter.call(box, id + '#' + reads);
-    box.dispatchEvent(new Event('input', {bubbles: true}));
-    var reader = document.getElementById('nr-reader');
-    if (reader) reader.scrollIntoView({block: 'start'});
-  }
-  document.addEventListener('keydown', function (ev) {
-    var row = ev.key === 'Enter' && ev.target && ev.target.closest
-      ? ev.target.closest('#nr-articles tr[data-read]') : null;
-    if (row) { ev.preventDefault(); readArticle(row.getAttribute('data-read')); }
-  }, true);
-  function openSource(details) {
-    details.open = true;
-    var target = details.querySelector('mark.nr-hl') || details;
-    target.scrollIntoView({block: 'center'});
-  }
-  document.addEventListener('click', function (ev) {
-    var t = ev.target && ev.target.closest ? ev.target : null;
-    if (!t) return;
-    var row = t.closest('#nr-articles [data-read]');
-    if (row) {
-      ev.preventDefault();
-      readArticle(row.getAttribute('data-read'));
-      return;
-    }
-    var a = t.closest('a.nr-cite');
-    if (a) {
-      ev.preventDefault();
-      ev.stopPropagation();
-      var id = (a.getAttribute('href') || '').replace('#', '');
-      var details = document.getElementById(id);
-      if (details) openSource(details);
-      return;
-    }
-    var buttons = t.closest('#nr-chat .message-buttons');
-    if (buttons) {  // a bubble's own buttons sit just after its message row
-      var row = buttons.previousElementSibling;
-      while (row && !(row.classList && row.classList.contains('message-row'))) {
-        row = row.previousElementSibling;
-      }
-      var src = row ? row.querySelector('.nr-copy-src') : null;
-      pendingCopy = src ? src.getAttribute('title') : null;
-    }
-  }, true);
-  if (navigator.clipboard && navigator.clipboard.writeText) {
-    var write = navigator.clipboard.writeText.bind(navigator.clipboard);
-    navigator.clipboard.writeText = function (text) {
-      var clean = pendingCopy;
-      pendingCopy = null;
-      return write(clean !== null ? clean : text);
-    };
-  }
-  document.addEventListener('toggle', function (ev) {
-    var d = ev.target;
-    if (d && d.classList && d.classList.contains('nr-source') && d.open) {
-      var m = d.querySelector('mark.nr-hl');
-      if (m) m.scrollIntoView({block: 'nearest'});
-    }
-  }, true);
-})();
-</script>
-"""
-
-CSS = """
-.nr-sources { font-size: 0.95em; }
-.nr-source-list { padding-left: 0; list-style: none; margin: 0; }
-.nr-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
-  margin: 0 0 8px 0; padding: 6px 10px; }
-.nr-source summary { cursor: pointer; }
-.nr-label { font-weight: 700; color: var(--color-accent); }
-.nr-title { font-weight: 600; }
-.nr-meta { color: var(--body-text-color-subdued); font-size: 0.9em; }
-.nr-quote { margin: 6px 0; padding-left: 8px; border-left: 3px solid var(--color-accent);
-  font-style: italic; }
-.nr-article { white-space: pre-wrap; max-height: 340px; overflow-y: auto; font-size: 0.9em;
-  border-top: 1px dashed var(--border-color-primary); padding-top: 6px; }
-mark.nr-hl { background: #ffe066; color: #000; padding: 0 1px; }
-.nr-abstain { background: var(--background-fill-secondary); padding: 6px 10px;
-  border-radius: 6px; }
-a.nr-cite { text-decoration: none; font-weight: 700; }
-.nr-panel > .nr-sources + .nr-sources { border-top: 2px solid var(--border-color-primary);
-  margin-top: 10px; padding-top: 6px; opacity: 0.85; }
-.nr-sources-head { font-weight: 600; }
-.nr-copy-src { display: none; }
-.nr-articles { width: 100%; border-collapse: collapse; }
-.nr-articles td, .nr-articles th { border-bottom: 1px solid var(--border-color-primary);
-  padding: 4px 6px; text-align: left; vertical-align: top; }
-.nr-num { text-align: right; }
-.nr-articles tr[data-read] { cursor: pointer; }
-.nr-articles tr[data-read]:hover { background: var(--background-fill-secondary); }
-a.nr-read { text-decoration: none; color: inherit; font-weight: 600; }
-.nr-hidden { display: none !important; }
-.nr-reader-view { border: 1px solid var(--border-color-primary); border-radius: 8px;
-  padding: 8px 12px; }
-.nr-reader-text { white-space: pre-wrap; max-height: 520px; overflow-y: auto; }
-"""
-
-
-# The embed page: narrow iframes, so less padding and a smaller article view.
-EMBED_CSS = """
-.gradio-container { padding: 4px !important; }
-.nr-inline .nr-source { margin: 6px 0 0 0; }
-.nr-inline .nr-article { max-height: 200px; }
-footer { display: none !important; }
-"""
-
-
-def _new_state() -> dict[str, Any]:
-    # turns: raw text for the pipeline; display: rendered bubbles for the Chatbot (a user and
-    # an assistant bubble per answer); panels: the sources of every answer so far (answer k's
-    # cards are panels[k-1]), so an older answer's [n] still opens its own source;
-    # conversation: its id in the kept history once its first answer is stored
-    return {"turns": [], "display": [], "panels": [], "conversation": None}
-
-
-# Stores an answer in the kept history: (conversation id or None, question, answer) -> the
-# conversation's id (a new one for the first answer).
-Keeper = Callable[[str | None, str, Answer], str | None]
-
-
-def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | None]:
-    found: dict[str, Article | None] = {}
-    for item in render.source_items(answer):
-        if item.article_id not in found:
-            try:
-                found[item.article_id] = pipeline.get_article(item.article_id)
-            except NotFoundError:
-                found[item.article_id] = None
-    return found
-
-
-def _bubble(pipeline: Pipeline, answer: Answer, k: int, question: str,
-            inline: bool = False) -> tuple[str, str]:
-    """The `k`-th answer's bubble and its sources panel section ("" when `inline`)."""
-    articles = _articles_for(pipeline, answer)
-    if inline:
-        content = render.chat_message(answer, k, render.inline_sources(answer, articles, k))
-    else:
-        content = render.chat_message(answer, k)
-    note = undated_note(answer.undated_left_out)
-    if note:
-        content += f"\n\n*{render.md_escape(note)}*"
-    return content, "" if inline else render.sources_html(answer, articles, k, question)
-
-
-def respond(
-    pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
-    since: str | None = None, until: str | None = None, inline: bool = False,
-    include_undated: bool | None = None, keep: Keeper | None = None,
-) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
-    """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows.
-    `inline` (the embed page) puts each answer's sources inside its bubble instead. `keep`
-    stores the answer in the kept history; a failure there is logged, the answer still shown."""
-    message = (message or "").strip()
-    if not message:
-        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return
-    turns = [Turn(t["role"], t["content"]) for t in state.get("turns", [])]
-    try:  # before the message is echoed: a lone surrogate cannot be sent back to the page
-        require_unicode(message, "The question")
-    except InputError as exc:
-        bubble = {"role": "assistant", "content": f"**Error:** {render.md_escape(str(exc))}"}
-        yield [*state.get("display", []), bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return
-    display = [*state.get("display", []), {"role": "user", "content": render.md_escape(message)}]
-    bubble = {"role": "assistant", "content": "…"}
-    yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), ""
-
-    text, answer = "", None
-    # Left unsaid, the include_undated setting decides.
-    undated: dict[str, Any] = (
-        {} if include_undated is None or include_undated == settings.include_undated
-        else {"include_undated": include_undated})
-    try:
-        for item in pipeline.ask_stream(message, history=turns, top_k=settings.top_k,
-                                        since=(since or "").strip() or None,
-                                        until=(until or "").strip() or None, **undated):
-            if isinstance(item, Answer):
-                answer = item
-            else:
-                text += item
-                bubble = {"role": "assistant", "content": render.partial_markdown(text)}
-                yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    except NewsragError as exc:  # an expected failure becomes a chat message
-        bubble = {"role": "assistant", "content": f"**Error:** {render.md_escape(str(exc))}"}
-        yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return
-    if answer is None:
-        raise gr.Error("The answer stream ended without an answer.")
-
-    panels = list(state.get("panels", []))
-    k = len(panels) + 1  # this answer's number: its cards' ids are its own
-    content, panel = _bubble(pipeline, answer, k, message, inline)
-    panels.append(panel)
-    bubble = {"role": "assistant", "content": content}
-    conversation = state.get("conversation")
-    if keep is not None:
-        try:
-            conversation = keep(conversation, message, answer)
-        except NewsragError as exc:
-            log.warning("The answer was not kept in the chat history: %s", exc)
-    new_state = {
-        "turns": [*state.get("turns", []), {"role": "user", "content": message},
-                  {"role": "assistant", "content": answer.text}],
-        "display": [*display, bubble],
-        "panels": panels,
-        "conversation": conversation,
-    }
-    sources = render.sources_panel([p for p in panels if p])
-    yield new_state["display"], sources, render.copy_text(answer), new_state, gr.skip()
-
-
-def clear_chat() -> tuple[Any, ...]:
-    return [], render.sources_panel([]), "", _new_state(), ""
-
-
-# --- kept conversations and feedback ---------------------------------------------------------
-
-
-def keeper(history: History, client: str | None) -> Keeper:
-    """Stores each answer of this client's chat: the first one starts a conversation."""
-
-    def keep(conversation: str | None, question: str, answer: Answer) -> str | None:
-        if client is None:  # no cookie (a script, cookies blocked): nothing to keep it under
-            return None
-        if conversation is None:
-            return history.start(client, question, first=answer)
-        history.add_turn(client, conversation, question, answer)
-        return conversation
-
-    return keep
-
-
-def past_choices(history: History, client: str | None, value: str | None = None) -> Any:
-    """The dropdown of this client's kept conversations, newest first."""
-    rows = history.conversations(client) if client else []
-    choices = [render.conversation_choice(c.id, c.title, c.updated_at, c.turns) for c in rows]
-    ids = {c.id for c in rows}
-    return gr.update(choices=choices, value=value if value in ids else None)
-
-
-def reopen(pipeline: Pipeline, history: History, client: str | None,
-           conversation_id: str | None) -> tuple[Any, Any, Any, Any, str]:
-    """A kept conversation back in the chat: (chatbot, sources, copy text, state, status).
-    Each answer is rendered from its stored Answer, citations and source cards as before."""
-    if not conversation_id:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Choose a conversation first."
-    try:
-        if client is None:
-            raise NotFoundError("This browser has no kept conversations.",
-                                hint="Allow cookies for this site.")
-        conv = history.conversation(client, conversation_id)
-    except NewsragError as exc:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), str(exc)
-    state = _new_state()
-    state["conversation"] = conv.id
-    for k, turn in enumerate(conv.turns, start=1):
-        content, panel = _bubble(pipeline, turn.answer, k, turn.question)
-        state["turns"] += [{"role": "user", "content": turn.question},
-                           {"role": "assistant", "content": turn.answer.text}]
-        state["display"] += [{"role": "user", "content": render.md_escape(turn.question)},
-                             {"role": "assistant", "content": content}]
-        state["panels"].append(panel)
-    copy = render.copy_text(conv.turns[-1].answer) if conv.turns else ""
-    n = len(conv.turns)
-    status = f"Reopened “{conv.title}” ({n} answer{'' if n == 1 else 's'})."
-    return (state["display"], render.sources_panel(state["panels"]), copy, state,
-            render.md_escape(status))
-
-
-def forget(history: History, client: str | None, conversation_id: str | None,
-           state: dict[str, Any]) -> tuple[Any, str]:
-    """Deletes a kept conversation: (the chat's state, status). The chat on screen stays, but
-    is no longer kept: its next answer starts a new conversation."""
-    if not conversation_id:
-        return gr.skip(), "Choose a conversation first."
-    try:
-        if client is None:
-            raise NotFoundError("This browser has no kept conversations.",
-                                hint="Allow cookies for this site.")
-        title = next((c.title for c in history.conversations(client)
-                      if c.id == conversation_id), conversation_id)
-        history.delete(client, conversation_id)
-    except NewsragError as exc:
-        return gr.skip(), str(exc)
-    if state.get("conversation") == conversation_id:
-        state = {**state, "conversation": None}
-    return state, render.md_escape(f"Deleted the conversation “{title}”.")
-
-
-def rate(history: History, client: str | None, state: dict[str, Any], index: Any,
-         liked: Any) -> tuple[dict[str, Any], str]:
-    """A 👍/👎 on the chat's message `index` (a position in the Chatbot's list: a user and an
-    assistant bubble per answer, so answer n sits at 2n+1); clicking it again withdraws it.
-    Returns (state, status); the state remembers the verdict, for a comment on it."""
-    conversation = state.get("conversation")
-    position = index[0] if isinstance(index, list | tuple) else index
-    if not isinstance(position, int) or position < 0 or position % 2 != 1 \
-            or position >= len(state.get("display", [])):
-        return state, "Only a kept answer can be rated."
-    if client is None or conversation is None:
-        return state, "This chat is not kept, so its feedback cannot be stored."
-    turn = position // 2
-    rating = {True: 1, "Like": 1, False: -1, "Dislike": -1}.get(liked)
-    try:
-        if rating is None:
-            history.clear_rating(client, conversation, turn)
-        else:
-            history.rate(client, conversation, turn, rating)
-    except NewsragError as exc:
-        return state, str(exc)
-    rated = None if rating is None else [conversation, turn, rating]
-    return {**state, "rated": rated}, render.feedback_note(rating, turn + 1)
-
-
-def comment(history: History, client: str | None, state: dict[str, Any],
-            text: str | None) -> tuple[Any, str]:
-    """A comment on the last 👍/👎 given in this chat: (comment box, status). The box keeps
-    the text when it cannot be stored (too long, nothing rated yet), so nothing typed is lost."""
-    rated = state.get("rated")
-    if not rated or client is None:
-        return gr.skip(), "Click 👍 or 👎 on an answer first; the comment goes with it."
-    conversation, turn, rating = rated
-    try:
-        history.rate(client, conversation, turn, rating, comment=text or "")
-    except NewsragError as exc:
-        return gr.skip(), render.md_escape(str(exc))
-    return "", f"Comment kept with your {'👍' if rating > 0 else '👎'} on answer {turn + 1}."
-
-
-def chat_api(pipeline: Pipeline, message: str,
-             history: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """The pinned `/chat` endpoint for gradio_client: the Answer JSON of the CLI contract."""
-    turns = [Turn(str(t.get("role", "")), str(t.get("content", ""))) for t in history or []]
-    try:
-        require_unicode([message, history], "The request")
-        return pipeline.ask(message, history=turns).to_dict()
-    except NewsragError as exc:
-        raise gr.Error(str(exc)) from exc
-
-
-# --- articles tab ----------------------------------------------------------------------------
-
-
-ARTICLES_PER_PAGE = 25
-
-
-def list_view(pipeline: Pipeline, query: str = "", offset: int = 0) -> tuple[str, Any]:
-    """A page of the article list (those whose title or source contains `query`): the table
-    and the dropdown's choices."""
-    table, choices, _label, _offset = articles_view(pipeline, query, offset)
-    return table, choices
-
-
-def articles_view(pipeline: Pipeline, query: str | None, offset: int | None
-                  ) -> tuple[str, Any, str, int]:
-    """(table, dropdown choices, page label, offset) for the page at `offset`; an offset past
-    the last page shows the last page."""
-    query = (query or "").strip()
-    try:
-        require_unicode(query, "The search")
-    except InputError as exc:
-        return render.esc(str(exc)), gr.skip(), "", 0
-    offset = max(0, int(offset or 0))
-    rows, total = pipeline.find_articles(query, ARTICLES_PER_PAGE, offset)
-    if not rows and total and offset:
-        offset = (total - 1) // ARTICLES_PER_PAGE * ARTICLES_PER_PAGE
-        rows, total = pipeline.find_articles(query, ARTICLES_PER_PAGE, offset)
-    choices = gr.update(choices=[render.article_choice(r) for r in rows], value=None)
-    return (render.articles_page(rows, total, offset, query), choices,
-            render.page_label(total, offset, ARTICLES_PER_PAGE), offset)
-
-
-def read_article(pipeline: Pipeline, article_id: str | None) -> str:
-    """The reader view of one article (the list's click, which adds `#<counter>`, or the
-    dropdown)."""
-    article_id = (article_id or "").split("#", 1)[0].strip()
-    if not article_id:
-        return render.article_reader(None)
-    try:
-        return render.article_reader(pipeline.get_article(article_id))
-    except NewsragError as exc:
-        return f'<p class="nr-empty">{render.esc(str(exc))}</p>'
-
-
-def upload_files(pipeline: Pipeline, settings: Settings, paths: list[str] | None,
-                 received: Collection[str], replace: bool = False,
-                 cancelled: Callable[[], bool] | None = None) -> tuple[str, str, Any]:
-    """Ingest the files of an upload event, all or none; `received` are the paths Gradio itself
-    wrote for this client's uploads (a path in the event is client data: refused unless Gradio
-    wrote it for the same client). `cancelled()` turns true when the client is gone: the
-    ingest then stops with whole articles stored, and says so."""
-    files: list[tuple[str, bytes]] = []
-    problems: list[str] = []
-    for p in paths or []:
-        path = Path(p)
-        try:
-            if p not in received:
-                raise InputError(f"{path.name} was not uploaded to this server.",
-                                 hint="Upload the file again with the upload button.")
-            with path.open("rb") as f:  # one byte over the limit says it is too large
-                files.append((path.name, f.read(settings.max_file_bytes + 1)))
-        except NewsragError as exc:
-            problems.append(f"{path.name}: {exc}")
-    reports: list[IngestReport] = []
-    note = ""
-    if files and not problems:
-        try:
-            reports.append(pipeline.ingest_uploads(files, replace=replace, cancelled=cancelled))
-        except IngestCancelledError as exc:  # nobody may read the status: the log says it too
-            log.warning("Upload of %s: %s", ", ".join(n for n, _ in files), exc)
-            reports.append(exc.report)
-            note = f"\n{exc}"
-        except UploadRejectedError as exc:
-            problems += [f"{name}: {e}" for name, e in exc.problems]
-        except NewsragError as exc:
-            problems.append(f"{files[0][0]}: {exc}" if len(files) == 1 else str(exc))
-    status = render.ingest_summary(reports, problems) + note
-    table, choices = list_view(pipeline)
-    return status, table, choices
-
-
-def confirm_delete(pipeline: Pipeline, article_id: str | None) -> tuple[Any, str, str | None, str]:
-    """The first click on Delete: (confirm row, its question, the id it asks about, status).
-    The id is kept apart from the dropdown, so "Yes" deletes what the question named."""
-    if not article_id:
-        return gr.update(visible=False), "", None, "Choose an article to delete first."
-    try:
-        article = pipeline.get_article(article_id)
-    except NewsragError as exc:
-        return gr.update(visible=False), "", None, str(exc)
-    return gr.update(visible=True), render.delete_question(article), article_id, ""
-
-
-def delete_selected(pipeline: Pipeline, article_id: str | None) -> tuple[str, str, Any]:
-    if not article_id:
-        status = "Choose an article to delete first."
-    else:
-        try:
-            title = pipeline.get_article(article_id).title
-            pipeline.delete_article(article_id)
-            status = f"Deleted “{title}” ({article_id})."
-        except NewsragError as exc:
-            status = str(exc)
-    table, choices = list_view(pipeline)
-    return status, table, choices
-
-
-# --- the page --------------------------------------------------------------------------------
 
 
 def _chatbot(height: int, examples: bool, feedback: bool = False) -> gr.Chatbot:
@@ -546,7 +79,7 @@ def build_ui(pipeline: Pipeline, settings: Settings,
     demo: gr.Blocks
     with gr.Blocks(title="newsrag") as demo:
         gr.Markdown("## newsrag · cited answers from news articles")
-        state = gr.State(_new_state())
+        state = gr.State(new_state())
         with gr.Row(visible=collections is not None):
             coll = gr.Dropdown(label="Collection (archive)", choices=[(DEFAULT, DEFAULT)],
                                value=DEFAULT, elem_id="nr-collection", interactive=True,
@@ -618,21 +151,21 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 yes = gr.Button("Yes, delete it", variant="stop", elem_id="nr-delete-yes")
                 no = gr.Button("Cancel", elem_id="nr-delete-no")
 
-        def keep_for(request: gr.Request | None) -> Keeper | None:
+        def keep_for(request: gr.Request | None, name: str | None) -> Keeper | None:
             if history is None or request is None:
                 return None
-            return keeper(history, client_id(request.headers))
+            return keeper(history, client_id(request.headers), name or DEFAULT)
 
         def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                    request: gr.Request) -> Iterator[tuple[Any, ...]]:
             yield from respond(pipe(name), settings, message, st, lo, hi, include_undated=und,
-                               keep=keep_for(request))
+                               keep=keep_for(request, name))
 
         def on_example(st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                        evt: gr.SelectData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
             yield from respond(pipe(name), settings, value, st, lo, hi, include_undated=und,
-                               keep=keep_for(request))
+                               keep=keep_for(request, name))
 
         def on_past(st: dict[str, Any], request: gr.Request) -> Any:
             if history is None:
@@ -640,9 +173,16 @@ def build_ui(pipeline: Pipeline, settings: Settings,
             return past_choices(history, client_id(request.headers), st.get("conversation"))
 
         def on_reopen(conv: str | None, name: str, request: gr.Request) -> tuple[Any, ...]:
+            # The chat goes back on its own archive: the selector and, when that is another
+            # one than shown, the Articles tab follow (as a switch by hand does).
+            unchanged = (gr.skip(),) * 7
             if history is None:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
-            return reopen(pipe(name), history, client_id(request.headers), conv)
+                return *(gr.skip(),) * 4, "", *unchanged
+            *shown, kept_on = reopen(pipe, history, client_id(request.headers), conv)
+            if not isinstance(kept_on, str) or kept_on == (name or DEFAULT):
+                return *shown, *unchanged
+            return (*shown, collection_choices(collections, kept_on),
+                    *articles_view(pipe(kept_on), "", 0), render.article_reader(None), "")
 
         def on_forget(conv: str | None, st: dict[str, Any],
                       request: gr.Request) -> tuple[Any, ...]:
@@ -673,9 +213,10 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                                **private).then(on_past, [state], [past], **private)
         clear.click(clear_chat, None, chat_out, **private).then(
             on_past, [state], [past], **private)
-        copy.click(None, [copy_box], None, js=_COPY_JS, **private)
-        past_open.click(on_reopen, [past, coll], [chatbot, sources, copy_box, state, past_status],
-                        **private)
+        copy.click(None, [copy_box], None, js=COPY_JS, **private)
+        past_open.click(on_reopen, [past, coll],
+                        [chatbot, sources, copy_box, state, past_status, coll, table, pick,
+                         page_label, offset, reader, search], **private)
         past_delete.click(on_forget, [past, state], [state, past_status, past], **private)
         chatbot.like(on_like, [state], [state, feedback_status], **private)
         send_note.click(on_note, [state, note], [note, feedback_status], **private)
@@ -764,20 +305,32 @@ def build_ui(pipeline: Pipeline, settings: Settings,
     return demo
 
 
-def build_embed(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
+def build_embed(pipeline: Pipeline, settings: Settings,
+                collections: Collections | None = None) -> gr.Blocks:
     """The page for an <iframe> on another site (/embed): the chat only, compact, each
-    answer's sources inside its bubble, opening inline."""
+    answer's sources inside its bubble, opening inline. `/embed/?collection=NAME` answers
+    from that archive (`collections`; ui/server.py refuses the page for a bad or unknown
+    name); none named, or no `collections`: `pipeline` (main)."""
     demo: gr.Blocks
     with gr.Blocks(title="newsrag", fill_height=True) as demo:
-        state = gr.State(_new_state())
+        state = gr.State(new_state())
         chatbot = _chatbot(460, examples=False)
         with gr.Row():
             box = gr.Textbox(show_label=False, placeholder="Ask about the articles…",
                              elem_id="nr-question", scale=5, autofocus=True)
             ask = gr.Button("Ask", variant="primary", elem_id="nr-ask", scale=1, min_width=60)
 
-        def on_ask(message: str, st: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-            for chat_, _sources, _copy, st_, box_ in respond(pipeline, settings, message, st,
+        def on_ask(message: str, st: dict[str, Any],
+                   request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            # The page's own address names the archive: Gradio's client sends the page's
+            # query string with every event.
+            name = dict(request.query_params).get("collection") or DEFAULT
+            try:
+                pipe = collections.get(name) if collections is not None else pipeline
+            except NewsragError as exc:  # deleted since the page was served
+                yield [*st.get("display", []), error_bubble(exc)], gr.skip(), gr.skip()
+                return
+            for chat_, _sources, _copy, st_, box_ in respond(pipe, settings, message, st,
                                                            inline=True):
                 yield chat_, st_, box_
 
@@ -785,11 +338,3 @@ def build_embed(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
         box.submit(on_ask, [box, state], [chatbot, state, box], **private)
         ask.click(on_ask, [box, state], [chatbot, state, box], **private)
     return demo
-
-
-_COPY_JS = """
-(text) => {
-  if (text && navigator.clipboard) { navigator.clipboard.writeText(text); }
-  return [];
-}
-"""

@@ -388,14 +388,16 @@ def article_reader(article: Article | None) -> str:
 # --- kept conversations ----------------------------------------------------------------------
 
 
-def conversation_choice(conv_id: str, title: str, updated_at: float, turns: int
-                        ) -> tuple[str, str]:
-    """(label, value) for the list of past conversations (the dropdown shows labels as text)."""
+def conversation_choice(conv_id: str, title: str, updated_at: float, turns: int,
+                        collection: str = "main") -> tuple[str, str]:
+    """(label, value) for the list of past conversations (the dropdown shows labels as text);
+    a conversation on another archive than `main` names it."""
     from datetime import UTC, datetime
 
     when = datetime.fromtimestamp(updated_at, UTC)
     stamp = f"{when.day} {when.strftime('%b %Y %H:%M')} UTC"
-    return f"{title} · {stamp} · {turns} answer{'' if turns == 1 else 's'}", conv_id
+    where = "" if collection == "main" else f" · {collection}"
+    return f"{title}{where} · {stamp} · {turns} answer{'' if turns == 1 else 's'}", conv_id
 
 
 def feedback_note(rating: int | None, k: int) -> str:

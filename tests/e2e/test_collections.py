@@ -19,17 +19,39 @@ CRICKET = ("Cricket final\n\nThe cricket final was won by Zanzibar on 3 March 20
            "national stadium in Stone Town. The captain said it was the best day of his life.\n")
 
 
-def _choose(page: Any, name: str) -> None:
+def _upload(server: BackgroundServer, collection: str, name: str, text: str) -> None:
+    """One article into `collection` (a new name creates it), through the real API."""
+    r = httpx.post(server.url + "/api/articles", params={"collection": collection},
+                   files={"file": (name, text.encode())}, timeout=60)
+    assert r.status_code == 201, r.text
+
+
+def _loaded(page: Any) -> None:
+    """The page's load event has set the selector (to main, with its article count): a
+    choice made before it would be undone."""
+    page.wait_for_function(
+        "(document.querySelector('#nr-collection input') || {value: ''})"
+        ".value.startsWith('main (')")
+
+
+def _choose(page: Any, name: str, listed: str | None = None) -> None:
+    """Switch the selector to `name`; with `listed` (a title in that archive), from the
+    Articles tab, waiting for it to list that title: the switch starts a new chat, which
+    would wipe an answer asked before it is done."""
+    if listed is not None:
+        page.get_by_role("tab", name="Articles").click()
     page.click("#nr-collection input")
     page.get_by_role("option", name=re.compile(rf"^{name} \(")).click()
+    if listed is not None:
+        page.wait_for_function(
+            "t => document.querySelector('#nr-articles').innerText.includes(t)", arg=listed)
+        page.get_by_role("tab", name="Chat").click()
 
 
 def test_switching_collection_answers_and_lists_from_that_archive(
         live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
     server, _ = live
-    r = httpx.post(server.url + "/api/articles", params={"collection": "sports"},
-                   files={"file": ("cricket.txt", CRICKET.encode())}, timeout=60)
-    assert r.status_code == 201, r.text
+    _upload(server, "sports", "cricket.txt", CRICKET)
     page.goto(server.url + "/")
     page.get_by_role("tab", name="Articles").click()
     page.wait_for_function("document.querySelector('#nr-articles').innerText.includes('Niger')")
@@ -53,3 +75,88 @@ def test_switching_collection_answers_and_lists_from_that_archive(
     page.get_by_role("tab", name="Articles").click()
     page.wait_for_function("document.querySelector('#nr-articles').innerText.includes('Niger')")
     assert "Cricket final" not in page.locator("#nr-articles").inner_text()
+
+
+OPERA = ("Opera house reopens\n\nThe Qelt opera house reopened on 12 April 2024 after a "
+         "restoration that took six years. Its first production was Aida, conducted by "
+         "Mira Tolan.\n")
+
+
+def test_a_chat_on_another_collection_reopens_on_it_after_a_reload_and_its_feedback_says_so(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    from tests.e2e.test_history import _ask as ask_kept
+    from tests.e2e.test_history import _choose_past, _export
+
+    server, pipeline = live
+    _upload(server, "culture", "opera.txt", OPERA)
+    question = "Who conducted the first production at the reopened opera house?"
+    page.goto(server.url + "/")
+    _loaded(page)
+    _choose(page, "culture", listed="Opera house reopens")
+    assert "Mira Tolan" in ask_kept(page, question).inner_text()
+    page.locator("#nr-chat button[aria-label='Like']").last.click()
+    page.wait_for_function(
+        "document.querySelector('#nr-feedback-status').innerText.includes('kept for answer 1')")
+
+    page.reload()  # the page starts on main again ...
+    page.wait_for_selector("#nr-past input")
+    page.wait_for_function(
+        "document.querySelector('#nr-collection input').value.startsWith('main')")
+    _choose_past(page, question)
+    page.click("#nr-past-open")  # ... and the chat reopens on its own archive
+    page.wait_for_function("document.querySelectorAll('#nr-chat .nr-copy-src').length === 1")
+    page.wait_for_function(
+        "document.querySelector('#nr-collection input').value.startsWith('culture')")
+    card = page.locator("#nr-sources .nr-source").first
+    assert card.locator(".nr-article").count() == 1  # the article is found, not "gone"
+    assert "no longer in the index" not in page.locator("#nr-sources").inner_text()
+    page.get_by_role("tab", name="Articles").click()  # the Articles tab follows
+    page.wait_for_function(
+        "document.querySelector('#nr-articles').innerText.includes('Opera house reopens')")
+    page.get_by_role("tab", name="Chat").click()
+    bubble = ask_kept(page, "When did the opera house reopen?")  # a follow-up, same archive
+    assert "April" in bubble.inner_text()
+    page.wait_for_function(
+        "document.querySelector('#nr-past input').value.includes('2 answers')")
+
+    rows = [row for row in _export(pipeline.settings.index_dir) if row["question"] == question]
+    assert [(row["rating"], row["collection"]) for row in rows] == [("up", "culture")]
+
+
+TIDES = ("Harbour tides\n\nThe spring tide at Qelt harbour reached 7.4 metres on 9 April "
+         "2024, the highest since records began, the harbour master Ilse Varn said.\n")
+
+
+def test_the_embed_page_answers_from_the_collection_its_address_names(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    server, _ = live
+    _upload(server, "harbour", "tides.txt", TIDES)
+    page.goto(server.url + "/embed?collection=harbour")  # the redirect keeps the name
+    assert page.url.endswith("/embed/?collection=harbour")
+    page.fill("#nr-question textarea", "How high did the spring tide reach at Qelt harbour?")
+    page.click("#nr-ask")
+    page.locator("#nr-chat a.nr-cite").first.wait_for()
+    bubble = page.locator("#nr-chat .message-content").last
+    assert "7.4 metres" in bubble.inner_text()
+    page.locator("#nr-chat a.nr-cite").first.click()
+    article = page.locator("#nr-chat details.nr-source[open] .nr-article").first
+    article.wait_for()  # its source opens inline, read from that archive
+    assert "harbour master Ilse Varn" in article.inner_text()
+
+
+def test_the_embed_page_refuses_an_unknown_or_bad_collection_and_creates_nothing(
+        live: tuple[BackgroundServer, Pipeline]) -> None:
+    server, pipeline = live
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        r = c.get("/embed/", params={"collection": "nope"})
+        assert r.status_code == 404
+        assert "There is no collection 'nope'" in r.text
+        r = c.get("/embed", params={"collection": "nope"}, follow_redirects=True)
+        assert r.status_code == 404
+        for bad in ("../main", "Sports", "a/b"):
+            r = c.get("/embed/", params={"collection": bad})
+            assert r.status_code == 400, bad
+            assert "not a valid collection name" in r.text
+        assert c.get("/embed/").status_code == 200  # none named: main, as before
+    folder = pipeline.settings.index_dir / "collections"
+    assert not (folder / "nope").exists() and not (folder.parent / "main").exists()

@@ -1,0 +1,157 @@
+"""The chat's handlers: a question streamed into an answer bubble with its sources, the chat's
+session state, and the pinned `/chat` endpoint for gradio_client.
+
+No retrieval or answer logic lives here. Citations are read from `Answer.citations`; the chat
+history handed back to the pipeline is the raw answer text kept in session state, never the
+rendered bubbles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gradio as gr
+
+from rag.dates import undated_note
+from rag.errors import InputError, NewsragError, NotFoundError
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+from rag.text import require_unicode
+from rag.types import Answer, Article, Turn
+from ui import render
+
+log = logging.getLogger(__name__)
+
+
+EXAMPLES = [
+    "When must US troops leave Niger?",
+    "How many US troops are in Niger?",
+    "Why did Niger end its military agreement with the US?",
+    "Who leads Niger's military government?",
+]
+
+
+def new_state() -> dict[str, Any]:
+    # turns: raw text for the pipeline; display: rendered bubbles for the Chatbot (a user and
+    # an assistant bubble per answer); panels: the sources of every answer so far (answer k's
+    # cards are panels[k-1]), so an older answer's [n] still opens its own source;
+    # conversation: its id in the kept history once its first answer is stored
+    return {"turns": [], "display": [], "panels": [], "conversation": None}
+
+
+# Stores an answer in the kept history: (conversation id or None, question, answer) -> the
+# conversation's id (a new one for the first answer).
+Keeper = Callable[[str | None, str, Answer], str | None]
+
+
+def error_bubble(exc: NewsragError) -> dict[str, str]:
+    """An expected failure as the assistant's chat message."""
+    return {"role": "assistant", "content": f"**Error:** {render.md_escape(str(exc))}"}
+
+
+def _articles_for(pipeline: Pipeline, answer: Answer) -> dict[str, Article | None]:
+    found: dict[str, Article | None] = {}
+    for item in render.source_items(answer):
+        if item.article_id not in found:
+            try:
+                found[item.article_id] = pipeline.get_article(item.article_id)
+            except NotFoundError:
+                found[item.article_id] = None
+    return found
+
+
+def answer_bubble(pipeline: Pipeline, answer: Answer, k: int, question: str,
+            inline: bool = False) -> tuple[str, str]:
+    """The `k`-th answer's bubble and its sources panel section ("" when `inline`)."""
+    articles = _articles_for(pipeline, answer)
+    if inline:
+        content = render.chat_message(answer, k, render.inline_sources(answer, articles, k))
+    else:
+        content = render.chat_message(answer, k)
+    note = undated_note(answer.undated_left_out)
+    if note:
+        content += f"\n\n*{render.md_escape(note)}*"
+    return content, "" if inline else render.sources_html(answer, articles, k, question)
+
+
+def respond(
+    pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
+    since: str | None = None, until: str | None = None, inline: bool = False,
+    include_undated: bool | None = None, keep: Keeper | None = None,
+) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+    """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows.
+    `inline` (the embed page) puts each answer's sources inside its bubble instead. `keep`
+    stores the answer in the kept history; a failure there is logged, the answer still shown."""
+    message = (message or "").strip()
+    if not message:
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
+    turns = [Turn(t["role"], t["content"]) for t in state.get("turns", [])]
+    try:  # before the message is echoed: a lone surrogate cannot be sent back to the page
+        require_unicode(message, "The question")
+    except InputError as exc:
+        yield ([*state.get("display", []), error_bubble(exc)], gr.skip(), gr.skip(), gr.skip(),
+               gr.skip())
+        return
+    display = [*state.get("display", []), {"role": "user", "content": render.md_escape(message)}]
+    bubble = {"role": "assistant", "content": "…"}
+    yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), ""
+
+    text, answer = "", None
+    # Left unsaid, the include_undated setting decides.
+    undated: dict[str, Any] = (
+        {} if include_undated is None or include_undated == settings.include_undated
+        else {"include_undated": include_undated})
+    try:
+        for item in pipeline.ask_stream(message, history=turns, top_k=settings.top_k,
+                                        since=(since or "").strip() or None,
+                                        until=(until or "").strip() or None, **undated):
+            if isinstance(item, Answer):
+                answer = item
+            else:
+                text += item
+                bubble = {"role": "assistant", "content": render.partial_markdown(text)}
+                yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    except NewsragError as exc:  # an expected failure becomes a chat message
+        yield [*display, error_bubble(exc)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
+    if answer is None:
+        raise gr.Error("The answer stream ended without an answer.")
+
+    panels = list(state.get("panels", []))
+    k = len(panels) + 1  # this answer's number: its cards' ids are its own
+    content, panel = answer_bubble(pipeline, answer, k, message, inline)
+    panels.append(panel)
+    bubble = {"role": "assistant", "content": content}
+    conversation = state.get("conversation")
+    if keep is not None:
+        try:
+            conversation = keep(conversation, message, answer)
+        except NewsragError as exc:
+            log.warning("The answer was not kept in the chat history: %s", exc)
+    new_state = {
+        "turns": [*state.get("turns", []), {"role": "user", "content": message},
+                  {"role": "assistant", "content": answer.text}],
+        "display": [*display, bubble],
+        "panels": panels,
+        "conversation": conversation,
+    }
+    sources = render.sources_panel([p for p in panels if p])
+    yield new_state["display"], sources, render.copy_text(answer), new_state, gr.skip()
+
+
+def clear_chat() -> tuple[Any, ...]:
+    return [], render.sources_panel([]), "", new_state(), ""
+
+
+def chat_api(pipeline: Pipeline, message: str,
+             history: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The pinned `/chat` endpoint for gradio_client: the Answer JSON of the CLI contract."""
+    turns = [Turn(str(t.get("role", "")), str(t.get("content", ""))) for t in history or []]
+    try:
+        require_unicode([message, history], "The request")
+        return pipeline.ask(message, history=turns).to_dict()
+    except NewsragError as exc:
+        raise gr.Error(str(exc)) from exc
