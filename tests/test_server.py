@@ -153,6 +153,30 @@ def test_gradio_client_chat_endpoint_returns_the_answer_json(
     assert follow["citations"] or follow["abstained"]
 
 
+SPORTS = ("Title: Cricket final\n\nThe cricket final was won by Zanzibar on 3 March 2024 at the "
+          "national stadium in Stone Town. The captain said it was the best day of his life.\n")
+
+
+def test_gradio_client_chat_endpoint_asks_the_named_collection(
+        server: BackgroundServer, http: httpx.Client) -> None:
+    from gradio_client import Client
+
+    r = http.post("/api/articles", params={"collection": "sports"},
+                  files={"file": ("cricket.txt", SPORTS.encode())})
+    assert r.status_code == 201, r.text
+    added = set(r.json()["added"])
+    client = Client(server.url + "/", verbose=False)
+    body = client.predict("Who won the cricket final?", None, "sports", api_name="/chat")
+    assert "Zanzibar" in body["answer"]
+    assert {c["article_id"] for c in body["citations"]} == added
+    from_main = client.predict("Who won the cricket final?", None, api_name="/chat")
+    assert not {c["article_id"] for c in from_main["citations"]} & added
+    with pytest.raises(Exception, match="(?i)no collection|not found|nope"):
+        client.predict(QUESTION, None, "nope", api_name="/chat")
+    with pytest.raises(Exception, match="(?i)not a valid collection name"):
+        client.predict(QUESTION, None, "../main", api_name="/chat")
+
+
 def test_gradio_client_gets_an_error_for_an_empty_question(server: BackgroundServer) -> None:
     from gradio_client import Client
 

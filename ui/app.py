@@ -296,10 +296,12 @@ def build_ui(pipeline: Pipeline, settings: Settings,
         no.click(on_keep, None, [confirm_row, pending, status], **private)
         pick.change(on_pick, [pick, coll], [confirm_row, pending, reader], **private)
 
-        def chat(message: str, history: list[dict[str, str]] | None = None) -> dict[str, Any]:
-            """Answer a question about the articles. Returns the newsrag Answer JSON:
-            answer text with [n] markers, citations (title, date, quote, span), abstained."""
-            return chat_api(pipeline, message, history)
+        def chat(message: str, history: list[dict[str, str]] | None = None,
+                 collection: str | None = None) -> dict[str, Any]:
+            """Answer a question about the articles of `collection` (default main). Returns
+            the newsrag Answer JSON: answer text with [n] markers, citations (title, date,
+            quote, span), abstained."""
+            return chat_api(lambda: pipe(collection), message, history)
 
         gr.api(chat, api_name="chat")  # type: ignore[attr-defined]
     return demo

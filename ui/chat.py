@@ -146,12 +146,14 @@ def clear_chat() -> tuple[Any, ...]:
     return [], render.sources_panel([]), "", new_state(), ""
 
 
-def chat_api(pipeline: Pipeline, message: str,
+def chat_api(pipeline: Callable[[], Pipeline], message: str,
              history: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """The pinned `/chat` endpoint for gradio_client: the Answer JSON of the CLI contract."""
+    """The pinned `/chat` endpoint for gradio_client: the Answer JSON of the CLI contract.
+    `pipeline` opens the asked collection's pipeline, so a bad or unknown name is the
+    client's error like any other."""
     turns = [Turn(str(t.get("role", "")), str(t.get("content", ""))) for t in history or []]
     try:
         require_unicode([message, history], "The request")
-        return pipeline.ask(message, history=turns).to_dict()
+        return pipeline().ask(message, history=turns).to_dict()
     except NewsragError as exc:
         raise gr.Error(str(exc)) from exc
