@@ -157,24 +157,29 @@ SPORTS = ("Title: Cricket final\n\nThe cricket final was won by Zanzibar on 3 Ma
           "national stadium in Stone Town. The captain said it was the best day of his life.\n")
 
 
-def test_gradio_client_chat_endpoint_asks_the_named_collection(
-        server: BackgroundServer, http: httpx.Client) -> None:
+def test_gradio_client_chat_endpoint_asks_the_named_collection(tmp_path: Path) -> None:
     from gradio_client import Client
 
-    r = http.post("/api/articles", params={"collection": "sports"},
-                  files={"file": ("cricket.txt", SPORTS.encode())})
-    assert r.status_code == 201, r.text
-    added = set(r.json()["added"])
-    client = Client(server.url + "/", verbose=False)
-    body = client.predict("Who won the cricket final?", None, "sports", api_name="/chat")
-    assert "Zanzibar" in body["answer"]
-    assert {c["article_id"] for c in body["citations"]} == added
-    from_main = client.predict("Who won the cricket final?", None, api_name="/chat")
-    assert not {c["article_id"] for c in from_main["citations"]} & added
-    with pytest.raises(Exception, match="(?i)no collection|not found|nope"):
-        client.predict(QUESTION, None, "nope", api_name="/chat")
-    with pytest.raises(Exception, match="(?i)not a valid collection name"):
-        client.predict(QUESTION, None, "../main", api_name="/chat")
+    # Its own server: the module's shared one must keep main as its only collection.
+    settings = Settings.load({"index_dir": tmp_path / "index"}, env={})
+    pipeline = prepare(settings)
+    with BackgroundServer(create_server_app(pipeline, settings, api_key=""), free_port()) as srv, \
+            httpx.Client(base_url=srv.url, timeout=60) as http:
+        r = http.post("/api/articles", params={"collection": "sports"},
+                      files={"file": ("cricket.txt", SPORTS.encode())})
+        assert r.status_code == 201, r.text
+        added = set(r.json()["added"])
+        client = Client(srv.url + "/", verbose=False)
+        body = client.predict("Who won the cricket final?", None, "sports", api_name="/chat")
+        assert "Zanzibar" in body["answer"]
+        assert {c["article_id"] for c in body["citations"]} == added
+        from_main = client.predict("Who won the cricket final?", None, api_name="/chat")
+        assert not {c["article_id"] for c in from_main["citations"]} & added
+        with pytest.raises(Exception, match="(?i)no collection|not found|nope"):
+            client.predict(QUESTION, None, "nope", api_name="/chat")
+        with pytest.raises(Exception, match="(?i)not a valid collection name"):
+            client.predict(QUESTION, None, "../main", api_name="/chat")
+    pipeline.close()
 
 
 def test_gradio_client_gets_an_error_for_an_empty_question(server: BackgroundServer) -> None:
