@@ -3,12 +3,12 @@ answer in a few words with the numbers of the sentences that support it, or says
 newsrag checks it and cites it from provenance.
 
 What the model sees: the learned reader's `EVIDENCE_SENTENCES` best-ranked sentences (rag/learned.py
-ranks every sentence of the retrieved passages), grouped by article under the article's title
-and date, with the day the question is asked (`as_of`). Sentences, not chunks: a small model
-reads prompts at ~40-60 tokens/s on 2 cores, so six sentences (~200 tokens) cost 3-4 s before
-the first token where five 200-word chunks cost ~25 s. The fixed system prompt comes first and
-byte-identical, so llama.cpp keeps it in the KV cache between questions; only the sentences and
-the question are read per question.
+ranks every sentence of the retrieved passages), grouped by article under the article's title and
+date, with the day the question is asked (`as_of`). Sentences, not chunks: a small model reads
+prompts at ~40-60 tokens/s on 2 cores, so three sentences (~180 tokens read) cost ~3.6 s before the
+first token where five 200-word chunks cost ~25 s. The fixed system prompt comes first and
+byte-identical, so llama.cpp keeps it in the KV cache between questions; only the sentences and the
+question are read per question.
 
 What the model writes is a claim, never trusted as it stands:
 - the short answer must be supported by a sentence the model was shown: a span of it (case and
@@ -55,7 +55,7 @@ CONDENSE_PROMPT = (
     "Rewrite the user's last question as one standalone question that names what it refers "
     "to, using the conversation. Reply with the question only."
 )
-EVIDENCE_SENTENCES = 6  # default `llm_sources`: see the right-vs-tokens figures in the README
+EVIDENCE_SENTENCES = 3  # default `llm_sources`; where it was chosen: rag/settings.py, README
 MAX_SOURCE_WORDS = 60  # longer "sentences" are usually lists or run-ons: skipped
 PROMPT_SOURCE_WORDS = 40  # longer ones are clipped to this many words for the prompt
 CLIP_TAIL = 8  # ...keeping this many after the last word the question names, where it can

@@ -172,9 +172,11 @@ class Settings(BaseModel):
         160, ge=16, le=4096, description="Longest LLM answer, in tokens."
     )
     llm_sources: int = Field(
-        6, ge=1, le=12,
+        3, ge=1, le=12,
         description="The reader's best-ranked sentences the LLM reads, grouped by article "
-        "(fewer = faster first token: the local model reads ~40-60 prompt tokens/s on 2 cores).",
+        "(fewer = faster first token: the local model reads ~40-60 prompt tokens/s on 2 cores; "
+        "3 vs 6 on RealTimeQA 2025-01-17, quiet machine: first token p50 3.6 vs 6.0 s, right "
+        "as often at the confidence floors measured, bench/llm_latency.py --rtqa --sources).",
     )
     llm_min_confidence: float = Field(
         0.3, ge=0.0, le=1.0,
