@@ -39,6 +39,7 @@ from rag.cite import ABSTAIN_TEXT, Candidate, citation_for
 from rag.dates import display_date
 from rag.errors import BackendError
 from rag.llm import LLM, Message
+from rag.settings import Settings
 from rag.text import terms
 from rag.types import Answer, ShortAnswer, Turn
 from rag.verify import Source, is_refusal, support
@@ -55,7 +56,8 @@ CONDENSE_PROMPT = (
     "Rewrite the user's last question as one standalone question that names what it refers "
     "to, using the conversation. Reply with the question only."
 )
-EVIDENCE_SENTENCES = 3  # default `llm_sources`; where it was chosen: rag/settings.py, README
+# The setting's default, one number in one place (rag/settings.py says where it was chosen).
+EVIDENCE_SENTENCES: int = Settings.model_fields["llm_sources"].default
 MAX_SOURCE_WORDS = 60  # longer "sentences" are usually lists or run-ons: skipped
 PROMPT_SOURCE_WORDS = 40  # longer ones are clipped to this many words for the prompt
 CLIP_TAIL = 8  # ...keeping this many after the last word the question names, where it can
