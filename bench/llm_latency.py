@@ -279,7 +279,7 @@ def _policies(gen: Any, kept: list[Any]) -> None:
     print(f"{'extractive reader alone':<54}"
           + score([(e, q) for e, _, _, q in kept]))
     for override in (1.01, 0.5, 0.3, 0.15):
-        for floor in (0.0, 0.02, 0.05, 0.1, 0.15):
+        for floor in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4):
             g = _with_policy(gen, override, floor)
             answers = [(g.compose(e, ev, rd, {}), q) for e, ev, rd, q in kept]
             label = (f"NONE abstains{'' if override > 1 else f' unless conf >= {override}'}"
