@@ -1,9 +1,13 @@
-"""English language resources shared by the date reader, the conflict detector, the reader and
-the eval.
+"""English language resources shared by the tokenizer, the date reader, the conflict detector,
+the reader, the verifier and the eval: the one copy of each.
 
-Only facts about the language live here (month and weekday names, the words that introduce a
-publication date, number words, quantity qualifiers, answer normalisation); never the words of
-one story.
+Only facts about the language live here (stopwords and abbreviations, month and weekday names,
+the words that introduce a publication date, number words and ordinals, quantity qualifiers,
+negation, irregular past forms, the verbs that report speech, answer normalisation); never the
+words of one story. A module that needs another form of one (the digits of a number word, a
+regex of the negators) derives it from the definition here rather than writing the list again
+(`tests/test_language_resources.py`). Thresholds and the word lists of one check tuned on its
+own pairs stay with the check.
 """
 
 from __future__ import annotations
@@ -13,19 +17,37 @@ import re
 import string
 from collections.abc import Iterable
 
+# Function words: no topic of their own. `rag.text.terms` leaves them out of every search,
+# overlap and check.
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom whose why will with would you your
+    yours yourself yourselves us s t d ll m re ve says said say according per via""".split()
+)
+
+# Question words and fillers that carry no topic: never required to appear in an answer.
+QUESTION_WORDS = frozenset(
+    """what when where which who whom whose why how many much did does do is are was were has have
+    had can could will would should must may might tell me please article articles report
+    reports say said happen happened""".split()
+)
+
+_MONTH_SPELLINGS = [
+    ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
+    ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
+    ("october", "oct"), ("november", "nov"), ("december", "dec"),
+]
+# Month name or abbreviation -> its number (1-12).
 MONTHS: dict[str, int] = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
+    name: number for number, names in enumerate(_MONTH_SPELLINGS, start=1) for name in names
 }
+# The full names, January first: MONTH_NAMES[n - 1] is month n.
+MONTH_NAMES: tuple[str, ...] = tuple(names[0] for names in _MONTH_SPELLINGS)
 
 WEEKDAYS: dict[str, int] = {
     name: number
@@ -38,6 +60,14 @@ WEEKDAYS: dict[str, int] = {
     )
     for name in names
 }
+
+
+# Abbreviations after which a period does not end a sentence: titles, "No.", "approx." and the
+# months' ("Sept.").
+ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof col gen lt sgt capt cmdr adm maj sen rep gov pres st jr sr inc corp co ltd
+    vs etc no nos fig mt ft approx dept est govt univ rev hon""".split()
+) | {name for name, number in MONTHS.items() if name != MONTH_NAMES[number - 1]}
 
 
 def alternation(words: Iterable[str]) -> str:
@@ -83,6 +113,15 @@ PAST_MARKERS = r"earlier|at the time|initially|at first"
 
 # A sentence that says something is not (yet) fixed: the negators of English.
 NEGATORS = r"no|not|never|none|without|yet to be|has not|have not|had not|hasn't|haven't|hadn't"
+
+# Words that point back to something named before: "who did he meet?", "what happened there?".
+ANAPHORA = frozenset(
+    """he she it they them his her its their theirs him this that these those there then such same
+    also too""".split()
+)
+
+# The forms of "be".
+BE_FORMS = frozenset("be being been am is are was were".split())
 
 
 _ANSWER_PUNCT = frozenset(string.punctuation) | frozenset("‘’“”–—…«»")

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.embed import Embedder, Vectors
+from rag.language import STOPWORDS
 from rag.relations import ROLE_WORDS, detached_possessive, misplaced_role, swapped_sides
-from rag.text import STOPWORDS, normalize, sentence_spans, terms, words
+from rag.text import normalize, sentence_spans, terms, words
 
 # --- thresholds (tuned on the hand-made pairs; see the module docstring) ----------------------
 MIN_COVERAGE = 0.75  # of the whole claim's content terms
