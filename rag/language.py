@@ -92,6 +92,11 @@ NUMBER_WORDS = {
     "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
     "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
 }
+# Ordinals that count: "for the third time".
+ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
+}
 SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3,
           "m": 1e6, "bn": 1e9, "mn": 1e6}
 CURRENCY_SYMBOLS = {"$": "dollar", "€": "euro", "£": "pound", "¥": "yen"}
@@ -111,8 +116,57 @@ QUALIFIERS: dict[str, str] = {
 # cases", "earlier forecasts said 2 to 4 inches".
 PAST_MARKERS = r"earlier|at the time|initially|at first"
 
-# A sentence that says something is not (yet) fixed: the negators of English.
-NEGATORS = r"no|not|never|none|without|yet to be|has not|have not|had not|hasn't|haven't|hadn't"
+# The words that deny what follows them. With the contracted "n't" (`negation()`), the
+# verifier's and the eval's test of a negated sentence.
+NEGATION_WORDS = ("no", "not", "never", "none", "without", "neither", "nor", "cannot")
+# Denials that a fact is fixed yet: "has not been set", "is yet to be decided".
+NOT_YET = ("yet to be", "has not", "have not", "had not", "hasn't", "haven't", "hadn't")
+# A sentence that says something is not (yet) fixed, as the conflict detector reads it: the
+# plain negation words (not "neither", "nor", "cannot", which it has never read) and `NOT_YET`.
+NEGATORS = "|".join([*(w for w in NEGATION_WORDS if w not in ("neither", "nor", "cannot")),
+                     *NOT_YET])
+
+
+def negation(apostrophes: str = "’'") -> re.Pattern[str]:
+    """Finds a negation word, or "n't" written with one of `apostrophes` ("didn't", "won’t"),
+    in any case."""
+    return re.compile(rf"\b(?:{'|'.join(NEGATION_WORDS)})\b|n[{apostrophes}]t\b", re.IGNORECASE)
+
+
+# Comparatives that a negation word makes a bound, not a denial: "no later than 1 March".
+BOUND_COMPARATIVES = ("later", "earlier", "more", "less", "fewer", "longer", "sooner")
+
+
+def bounds(negators: Iterable[str] = ("no", "not"),
+           comparatives: Iterable[str] = BOUND_COMPARATIVES) -> re.Pattern[str]:
+    """Finds negation words that bound a fact rather than deny it: "no later than", "not only"."""
+    return re.compile(rf"\b(?:{'|'.join(negators)}) (?:{'|'.join(comparatives)}) than\b"
+                      r"|\bnot only\b", re.IGNORECASE)
+
+
+# Irregular past forms and participles -> the verb: "sought" is a form of "seek", which a stemmer
+# does not see.
+IRREGULAR_PAST = {
+    "sought": "seek", "made": "make", "built": "build", "held": "hold", "found": "find",
+    "took": "take", "taken": "take", "began": "begin", "begun": "begin", "met": "meet",
+    "told": "tell", "left": "leave", "came": "come", "gave": "give", "given": "give",
+    "brought": "bring", "went": "go", "gone": "go", "sent": "send", "spent": "spend",
+    "kept": "keep", "led": "lead", "won": "win", "lost": "lose", "paid": "pay", "rose": "rise",
+    "risen": "rise", "fell": "fall", "fallen": "fall", "struck": "strike", "chose": "choose",
+    "chosen": "choose", "drew": "draw", "drawn": "draw", "flew": "fly", "flown": "fly",
+    "wrote": "write", "written": "write", "saw": "see", "seen": "see", "knew": "know",
+    "known": "know", "thought": "think", "bought": "buy", "fought": "fight", "caught": "catch",
+    "taught": "teach", "sold": "sell", "stood": "stand", "understood": "understand",
+}
+
+# Words that report speech: "X said/announced/confirmed ...", "according to X". Word forms, not
+# stems: "state" and "says" are stopwords or nouns as stems ("Secretary of State").
+SPEECH_VERBS = frozenset(
+    "said says say saying told tells announced announces announcing stated states confirmed "
+    "confirms according reported reports added adds claimed claims warned insisted noted "
+    "declared quoted explained".split())
+# Nouns that report speech: "in a statement", "in an interview".
+SPEECH_NOUNS = frozenset({"statement", "announcement", "report", "interview"})
 
 # Words that point back to something named before: "who did he meet?", "what happened there?".
 ANAPHORA = frozenset(
