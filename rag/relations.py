@@ -4,7 +4,7 @@ on the sides its source gives them. Lexical coverage and embeddings miss these (
 0.94),
 so rag/verify.py runs them as hard checks.
 
-Each check takes the claim's names (normalised capitalised words, from rag/verify.py) where it
+Each check takes the claim's names (normalised capitalised words, from rag/facts.py) where it
 needs them, and returns what it found wrong, or None.
 """
 
