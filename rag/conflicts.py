@@ -47,10 +47,11 @@ from rag.language import (
     PAST_MARKERS,
     QUALIFIERS,
     SCALES,
+    STOPWORDS,
     WEEKDAYS,
     alternation,
 )
-from rag.text import STOPWORDS, stem
+from rag.text import stem
 
 if TYPE_CHECKING:
     from rag.embed import Vectors

@@ -10,13 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.language import ANAPHORA
 from rag.text import terms, words
 from rag.types import Turn
 
-_ANAPHORA = frozenset(
-    """he she it they them his her its their theirs him this that these those there then such same
-    also too""".split()
-)
 _OPENERS = re.compile(r"^\s*(and|but|so|also|what about|how about|then)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 
@@ -36,7 +33,7 @@ class Query:
 
 def is_followup(question: str) -> bool:
     ws = words(question)
-    return bool(_OPENERS.match(question)) or any(w in _ANAPHORA for w in ws) or len(
+    return bool(_OPENERS.match(question)) or any(w in ANAPHORA for w in ws) or len(
         terms(question)) <= 1
 
 

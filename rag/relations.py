@@ -4,7 +4,7 @@ on the sides its source gives them. Lexical coverage and embeddings miss these (
 0.94),
 so rag/verify.py runs them as hard checks.
 
-Each check takes the claim's names (normalised capitalised words, from rag/verify.py) where it
+Each check takes the claim's names (normalised capitalised words, from rag/facts.py) where it
 needs them, and returns what it found wrong, or None.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from rag.text import STOPWORDS, normalize, stem, terms, words
+from rag.language import BE_FORMS, STOPWORDS
+from rag.text import normalize, stem, terms, words
 
 # Roles and titles of people: a claim that calls someone an "ambassador" or says "the president
 # said" makes a claim about who they are, which the source must make too.
@@ -67,7 +68,9 @@ def detached_possessive(claim: str, source: str) -> tuple[str, str] | None:
     return None
 
 
-_PASSIVE = frozenset("was were is are been being be".split())
+# "X was condemned by Y": a form of "be" before the word and "by" after it. Not "am", which the
+# check has never read (no behaviour change when the list moved to rag/language.py).
+_PASSIVE = BE_FORMS - {"am"}
 
 
 def swapped_sides(claim: str, source: str, names: set[str]) -> tuple[str, str, str] | None:

@@ -14,26 +14,9 @@ from functools import lru_cache
 import Stemmer
 
 from rag.errors import InputError
+from rag.language import ABBREVIATIONS, STOPWORDS
 
 _stemmer = Stemmer.Stemmer("english")
-
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just me more most my myself no nor not now of off on once only or
-    other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up
-    very was we were what when where which while who whom whose why will with would you your
-    yours yourself yourselves us s t d ll m re ve says said say according per via""".split()
-)
-
-# Question words and fillers that carry no topic: never required to appear in an answer.
-QUESTION_WORDS = frozenset(
-    """what when where which who whom whose why how many much did does do is are was were has have
-    had can could will would should must may might tell me please article articles report
-    reports say said happen happened""".split()
-)
 
 _WORD = re.compile(r"\d[\d,.]*\d|\d|\w+(?:[’']\w+)*", re.UNICODE)
 
@@ -122,12 +105,6 @@ def count_words(text: str) -> int:
 
 # --- sentences ---------------------------------------------------------------------------------
 
-# Abbreviations after which a period does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof col gen lt sgt capt cmdr adm maj sen rep gov pres st jr sr inc corp co ltd
-    vs etc no nos fig jan feb mar apr jun jul aug sep sept oct nov dec mt ft approx dept est
-    govt univ rev hon""".split()
-)
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, then space.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
 _NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-Ý•\-–—]")
@@ -150,7 +127,7 @@ def _ends_with_abbreviation(text: str, dot: int) -> bool:
         return True
     if len(token) == 1 and token.isupper():  # an initial: "J. Smith"
         return True
-    return token.lower() in _ABBREVIATIONS
+    return token.lower() in ABBREVIATIONS
 
 
 def _is_abbrev_char(c: str) -> bool:

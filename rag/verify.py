@@ -18,7 +18,9 @@ that do, in two layers:
 The hard checks catch what embeddings miss (a swapped number or name scores ~0.95 cosine); the
 coverage floor catches added clauses. The trade-off is deliberate: a faithful paraphrase in
 new words is sometimes rejected (lower recall), which costs a sentence, never a false citation.
-Measured on tests/data/verify_pairs.jsonl by bench/verify_precision.py.
+Measured on tests/data/verify_pairs.jsonl by bench/verify_precision.py. What a sentence states
+(its numbers, months, names, negations, content terms, speech) is read by rag/facts.py, who is
+where in it by rag/relations.py; the judgement and its thresholds are here.
 
 Markers: a sentence may cite `[n]`, `[n, m]` or `[n][m]`; out-of-range numbers are dropped. When
 no cited source supports the sentence, every source is tried and the best supporting one is
@@ -33,9 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag import facts
 from rag.embed import Embedder, Vectors
 from rag.relations import ROLE_WORDS, detached_possessive, misplaced_role, swapped_sides
-from rag.text import STOPWORDS, normalize, sentence_spans, terms, words
+from rag.text import normalize, sentence_spans, terms
 
 # --- thresholds (tuned on the hand-made pairs; see the module docstring) ----------------------
 MIN_COVERAGE = 0.75  # of the whole claim's content terms
@@ -115,112 +118,10 @@ def is_refusal(sentence: str) -> bool:
     return bool(_REFUSAL.search(sentence))
 
 
-# --- what a sentence asserts ---------------------------------------------------------------------
+# --- the clause and question-frame checks' words (tuned on the pairs) -----------------------------
 
-_NUMBER_WORDS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20",
-    "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-    "dozen": "12", "first": "1", "second": "2", "third": "3",
-}
-_MONTHS = ("january february march april may june july august september october november "
-           "december").split()
-_MONTH_ABBR = {m[:3]: m for m in _MONTHS} | {"sept": "september"}
-_NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|cannot)\b|n[’']t\b",
-                       re.IGNORECASE)
-# Negation words that bound a fact rather than deny it: "no later than 15 September".
-_NOT_NEGATION = re.compile(r"\b(?:no|not) (?:later|earlier|more|less|fewer|longer|sooner) than\b|"
-                           r"\bnot only\b", re.IGNORECASE)
 _CLAUSE = re.compile(r",?\s+(?:and|but|while|whereas|which|who|bringing|adding)\s+|;\s*|,\s+",
                      re.IGNORECASE)
-# Irregular past forms the stemmer leaves apart from their present: "sought" ~ "seeks".
-_IRREGULAR = {
-    "sought": "seek", "made": "make", "built": "build", "held": "hold", "found": "find",
-    "took": "take", "taken": "take", "began": "begin", "begun": "begin", "met": "meet",
-    "told": "tell", "left": "leav", "came": "come", "gave": "give", "given": "give",
-    "brought": "bring", "went": "go", "gone": "go", "sent": "send", "spent": "spend",
-    "kept": "keep", "led": "lead", "won": "win", "lost": "lose", "paid": "pay", "rose": "rise",
-    "risen": "rise", "fell": "fall", "fallen": "fall", "struck": "strike", "chose": "choos",
-    "chosen": "choos", "drew": "draw", "drawn": "draw", "flew": "fli", "flown": "fli",
-    "wrote": "write", "written": "write", "saw": "see", "seen": "see", "knew": "know",
-    "known": "know", "thought": "think", "bought": "buy", "fought": "fight", "caught": "catch",
-    "taught": "teach", "sold": "sell", "stood": "stand", "understood": "understand",
-}
-_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*")
-
-
-def _numbers(text: str) -> set[str]:
-    out = set()
-    for w in words(text):
-        if w[0].isdigit():
-            out.add(w.split(".")[0] if w.endswith(".0") else w)
-        elif w in _NUMBER_WORDS and w not in ("first", "second", "third"):
-            out.add(_NUMBER_WORDS[w])
-    return out
-
-
-def _source_numbers(text: str, date: str | None, claim_months: set[str] | None = None) -> set[str]:
-    """The numbers a source states, and its article date's year; the date's day only for a
-    claim that names no month but the article's ("on 20 May" from a report dated 20 May, not
-    "on October 20" from it)."""
-    nums = _numbers(text) | {w for w in words(text) if w in _NUMBER_WORDS}
-    nums |= {_NUMBER_WORDS[w] for w in words(text) if w in _NUMBER_WORDS}
-    if date:
-        y, m, d = (date.split("-") + ["", ""])[:3]
-        nums |= {y, m.lstrip("0")}
-        if claim_months is None or claim_months <= _months("", date):
-            nums.add(d.lstrip("0"))
-    return nums
-
-
-def _months(text: str, date: str | None = None) -> set[str]:
-    out = {_MONTH_ABBR.get(w[:4] if w.startswith("sept") else w[:3], "")
-           for w in words(text) if w in _MONTHS or w in _MONTH_ABBR}
-    if date and len(date) >= 7 and date[5:7].isdigit():
-        out.add(_MONTHS[int(date[5:7]) - 1])
-    out.discard("")
-    return out
-
-
-# Words about the sources rather than the news: "Source [2] found that ...".
-_META = frozenset("source sources article articles passage passages".split())
-_ANSWER_WORDS = frozenset("yes no".split())  # "Yes, a timeline ..." names nobody called Yes
-
-
-def _names(sentence: str) -> list[str]:
-    """Capitalised words: names of people, places and bodies. The first word counts too unless
-    it is a stopword: "Freedonia and Sylvania ..." names Freedonia, "The US ..." names nothing
-    by "The"."""
-    out = []
-    first = re.match(r"\s*([A-Z][\w’'-]*)", sentence)
-    if first:
-        w = normalize(first.group(1)).removesuffix("'s")
-        if w not in STOPWORDS | _META | _ANSWER_WORDS and w not in _MONTHS:
-            out.append(w)
-    for m in _CAPITALISED.finditer(sentence):
-        w = normalize(m.group(0)).removesuffix("'s")
-        if w not in STOPWORDS and w not in _MONTHS and w not in _MONTH_ABBR:
-            out.append(w)
-    return out
-
-
-def _name_present(name: str, text_norm: str) -> bool:
-    # The whole name, as a word (a possessive allowed): a shared prefix would make two
-    # different places one ("Austria" in "Australia").
-    return re.search(rf"\b{re.escape(name)}(?:'s)?\b", text_norm) is not None
-
-
-# Speech and its reporting: "X said/announced/confirmed ...", "according to X". Word forms,
-# not stems: "state" and "says" are stopwords or nouns as stems ("Secretary of State").
-_ATTRIBUTION = frozenset(
-    "said says say saying told tells announced announces announcing stated states confirmed "
-    "confirms according reported reports added adds claimed claims warned insisted noted "
-    "declared quoted explained".split())
-_REPORTED_SPEECH = _ATTRIBUTION | {"statement", "announcement", "report", "interview"}
-# Speech by the sources themselves is no claim about the news: "Source [1] says ...".
-_META_SPEECH = re.compile(r"\b(?:according to )?(?:the )?(?:sources?|articles?|passages?|reports?)"
-                          r"(?:\s*\[\d+\])?(?: (?:says?|states?|reports?|notes?|mentions?))?",
-                          re.IGNORECASE)
 # Words a claim may take from the question without the source using them: verbs of being and
 # having, and the vaguest nouns ("what happened", "the reason").
 _FRAME_EXEMPT = frozenset(terms(
@@ -241,92 +142,19 @@ _SYNONYMS = {t: g for g in (frozenset(terms(x)) for x in _SYNONYM_GROUPS) for t 
 MAX_NEW_TERMS = 1  # content words a claim may add that neither its source nor the question has
 
 
-def _content_terms(text: str) -> list[str]:
-    ts = [_IRREGULAR.get(w, w) for w in words(text) if w not in _META]
-    return [t for t in dict.fromkeys(terms(" ".join(ts)))
-            if not t.isdigit() and t not in ("th", "st")]
-
-
-# Words of opposite sense, as pairs of rough synonym groups. A claim whose word is missing from
-# its source while the source has the opposite word (and no synonym of the claim's word) says
-# the reverse of it: "ends development relations" from "in no way affects the continuation".
-_OPPOSITE_GROUPS = [
-    ("rise increase grow climb gain expand raise higher", "fall decrease decline drop shrink "
-     "reduce lower"),
-    ("begin start launch resume continue", "end stop halt finish suspend"),
-    ("approve accept agree support endorse allow permit", "reject refuse oppose deny ban "
-     "forbid prohibit veto block"),
-    ("win", "lose"),
-    ("confirm", "deny"),
-    ("arrive enter join stay remain", "leave exit quit withdraw"),  # not "depart": Department
-    ("succeed", "fail"),
-    ("legal", "illegal"),
-    ("strengthen improve", "weaken worsen"),
-    ("convict guilty", "acquit innocent"),
-]
-
-
-def _opposites() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
-    """stem -> (its own group, the opposite group), as stems."""
-    out: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-    for a, b in _OPPOSITE_GROUPS:
-        ga, gb = frozenset(_content_terms(a)), frozenset(_content_terms(b))
-        for t in ga:
-            out[t] = (ga | out.get(t, (frozenset(), frozenset()))[0], gb)
-        for t in gb:
-            out[t] = (gb | out.get(t, (frozenset(), frozenset()))[0], ga)
-    return out
-
-
-def _reversed_term(claim_terms: Sequence[str], source_text: str) -> str | None:
-    """A claim word whose opposite the source uses instead of it or any of its synonyms."""
-    src = set(_content_terms(source_text))
-    for t in claim_terms:
-        groups = _OPPOSITES.get(t)
-        if groups and not (groups[0] & src) and groups[1] & src:
-            return t
-    return None
+# --- the judgement -------------------------------------------------------------------------------
 
 
 def _coverage(claim: str, sentence_terms: set[str], title_terms: set[str]) -> float:
     """Share of the claim's content terms found in the source sentence. A term found only in
     the title counts half: titles name the topic ("Freedonia", "Sylvania"), and a claim that takes a
     name from the title but no fact from the sentence must not pass on it."""
-    c_terms = _content_terms(claim)
+    c_terms = facts.content_terms(claim)
     if not c_terms:
         return 0.0
-    found = sum(1.0 if _covered(t, sentence_terms) else 0.5 if _covered(t, title_terms) else 0.0
-                for t in c_terms)
+    found = sum(1.0 if facts.covered(t, sentence_terms)
+                else 0.5 if facts.covered(t, title_terms) else 0.0 for t in c_terms)
     return found / len(c_terms)
-
-
-def _without_bounds(text: str) -> str:
-    """The text without "no later than"-style bounds (double quotes removed first: a source
-    may quote “no later” than 15 September)."""
-    return _NOT_NEGATION.sub(" ", re.sub(r"[\"“”]", "", text))
-
-
-def _negated_terms(text: str) -> set[str]:
-    """Terms within three words after a negation: what the sentence denies."""
-    text = _without_bounds(text)
-    out: set[str] = set()
-    for m in _NEGATION.finditer(text):
-        out |= set(terms(" ".join(text[m.end():].split()[:3])))
-    return out
-
-
-def _covered(term: str, source_terms: set[str]) -> bool:
-    if term in source_terms:
-        return True
-    # withdraw ~ withdrawal, militari ~ military: a long shared prefix is the same word.
-    return len(term) >= 5 and any(s[:5] == term[:5] and (s.startswith(term) or term.startswith(s))
-                                  for s in source_terms)
-
-
-def _source_terms(text: str) -> set[str]:
-    """The text's terms, with irregular past forms also as their present ("told" -> "tell"),
-    as the claim's terms are."""
-    return set(terms(text)) | set(_content_terms(text))
 
 
 def support(claim: str, source: Source, claim_vec: Vectors | None = None,
@@ -336,8 +164,8 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
     sim = 0.0
     if claim_vec is not None and source.vec is not None:
         sim = float(np.dot(claim_vec, source.vec))
-    c_terms = _content_terms(claim)
-    s_terms, t_terms = _source_terms(source.text), _source_terms(source.title)
+    c_terms = facts.content_terms(claim)
+    s_terms, t_terms = facts.source_terms(source.text), facts.source_terms(source.title)
     coverage = _coverage(claim, s_terms, t_terms)
 
     def no(reason: str) -> Support:
@@ -345,27 +173,28 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
 
     if not c_terms:
         return no("no content")
-    missing_nums = _numbers(claim) - _source_numbers(body, source.date, _months(claim))
+    missing_nums = facts.numbers(claim) - facts.source_numbers(body, source.date,
+                                                               facts.months(claim))
     if missing_nums:
         return no(f"number {sorted(missing_nums)[0]}")
-    missing_months = _months(claim) - _months(body, source.date)
+    missing_months = facts.months(claim) - facts.months(body, source.date)
     if missing_months:
         return no(f"month {sorted(missing_months)[0]}")
     body_norm = normalize(body)
-    for name in _names(claim):
-        if not _name_present(name, body_norm):
+    for name in facts.names(claim):
+        if not facts.name_present(name, body_norm):
             return no(f"name {name}")
-    claim_neg = bool(_NEGATION.search(_without_bounds(claim)))
-    source_neg = bool(_NEGATION.search(_without_bounds(source.text)))
+    claim_neg = facts.negated(claim)
+    source_neg = facts.negated(source.text)
     if claim_neg and not source_neg:
         return no("negation")
-    if source_neg and not claim_neg and _negated_terms(source.text) & set(c_terms):
+    if source_neg and not claim_neg and facts.negated_terms(source.text) & set(c_terms):
         return no("asserts what the source denies")
     both = s_terms | t_terms
-    role = next((t for t in c_terms if t in ROLE_WORDS and not _covered(t, both)), None)
+    role = next((t for t in c_terms if t in ROLE_WORDS and not facts.covered(t, both)), None)
     if role:
         return no(f"role {role!r} not in the source")
-    names = set(_names(claim))
+    names = set(facts.names(claim))
     misplaced = misplaced_role(claim, body, names)
     if misplaced:
         return no(f"the source does not call {misplaced[1]} {misplaced[0]!r}")
@@ -375,26 +204,25 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
     swapped = swapped_sides(claim, source.text, names)
     if swapped:
         return no(f"{swapped[0]} and {swapped[2]} swap sides of {swapped[1]!r}")
-    if (_ATTRIBUTION & set(words(_META_SPEECH.sub(" ", claim)))
-            and not _REPORTED_SPEECH & set(words(body))):
+    if facts.attributes_speech(claim) and not facts.reports_speech(body):
         return no("attributes speech the source does not report")
-    q_terms = set(_content_terms(question)) if question else set()
+    q_terms = set(facts.content_terms(question)) if question else set()
     framed = next((t for t in c_terms if t in q_terms - _FRAME_EXEMPT
-                   and not _covered(t, both) and not _SYNONYMS.get(t, frozenset()) & both),
+                   and not facts.covered(t, both) and not _SYNONYMS.get(t, frozenset()) & both),
                   None)
     if framed:
         return no(f"{framed!r} is the question's word, not the source's")
-    new = [t for t in c_terms if t not in q_terms and t not in _ANSWER_WORDS
-           and not _covered(t, both)]
+    new = [t for t in c_terms if t not in q_terms and t not in facts.ANSWER_WORDS
+           and not facts.covered(t, both)]
     if len(new) > MAX_NEW_TERMS:
         return no(f"adds {', '.join(new)}")
-    reversed_term = _reversed_term(c_terms, source.text)
+    reversed_term = facts.reversed_term(c_terms, source.text)
     if reversed_term:
         return no(f"the source says the opposite of {reversed_term!r}")
     if coverage < MIN_COVERAGE:
         return no(f"coverage {coverage:.2f}")
     for clause in _CLAUSE.split(claim):
-        if len(_content_terms(clause)) >= 2:
+        if len(facts.content_terms(clause)) >= 2:
             clause_cov = _coverage(clause, s_terms, t_terms)
             if clause_cov < MIN_CLAUSE_COVERAGE:
                 return no(f"clause {clause!r} coverage {clause_cov:.2f}")
@@ -411,12 +239,13 @@ def support(claim: str, source: Source, claim_vec: Vectors | None = None,
 
 
 def _joined_fairly(clause: str, parts: Sequence[Source]) -> bool:
-    part_terms = [_source_terms(p.text) for p in parts]
-    if max(_coverage(clause, t, _source_terms(p.title))
+    part_terms = [facts.source_terms(p.text) for p in parts]
+    if max(_coverage(clause, t, facts.source_terms(p.title))
            for p, t in zip(parts, part_terms, strict=True)) >= MIN_COVERAGE:
         return True
     shared = set.intersection(*part_terms) if part_terms else set()
-    return any(_covered(t, shared) for t in _content_terms(clause) if t not in _ANSWER_WORDS)
+    return any(facts.covered(t, shared) for t in facts.content_terms(clause)
+               if t not in facts.ANSWER_WORDS)
 
 
 def _merge(sources: Sequence[Source]) -> Source:
@@ -431,9 +260,6 @@ def _merge(sources: Sequence[Source]) -> Source:
                   title=" ".join(dict.fromkeys(s.title for s in sources)),
                   date=dates[0] if len(set(dates)) == 1 else None, vec=vec,
                   parts=tuple(sources))
-
-
-_OPPOSITES = _opposites()
 
 
 # --- the whole draft ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from rag.language import BOUND_COMPARATIVES, bounds, negation
 from rag.text import terms
 
 Ranked = Sequence[str | Collection[str]]
@@ -196,8 +197,8 @@ _MARKER_RUN = re.compile(r"(?:\s*\[\d+\])+")
 _ATTRIBUTION = frozenset(terms("as of about according report reported reports said says "
                                "earlier differ differs undated dated source sources per yes",
                                keep_stopwords=True))
-_NEGATION = re.compile(r"\b(not|no|never|without|neither|nor|none|cannot)\b|n't\b",
-                       re.IGNORECASE)
+# A straight apostrophe only, as the judge has always read "n't": "didn’t" is not a negation here.
+_NEGATION = negation(apostrophes="'")
 
 
 def cited_claims(answer: str) -> list[tuple[str, list[int]]]:
@@ -230,9 +231,11 @@ def claim_supported(claim: str, quote: str, metadata: str = "") -> bool:
     return _negated(claim) == _negated(quote)
 
 
-# "No later than 15 September" bounds a date; it does not deny anything.
-_NOT_NEGATION = re.compile(r"\bno (later|earlier|more|less|fewer|sooner) than\b|\bnot only\b",
-                           re.IGNORECASE)
+# "No later than 15 September" bounds a date; it does not deny anything. (The judge reads only
+# "no ... than", and not "no longer than": the verifier reads more, but the two are kept as they
+# were measured.)
+_NOT_NEGATION = bounds(negators=("no",), comparatives=(c for c in BOUND_COMPARATIVES
+                                                      if c != "longer"))
 
 
 def _negated(text: str) -> bool:
