@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from rag.collections import Collections
 from rag.history import History
 from rag.pipeline import Pipeline
 from rag.types import Article, ArticleSummary
@@ -70,8 +71,6 @@ def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
 
 def test_a_chat_on_another_collection_reopens_on_it_with_its_own_sources(
         pipe: Pipeline, history: History, tmp_path: Path) -> None:
-    from rag.collections import Collections
-
     colls = Collections(pipe.settings, main=pipe)
     sports = colls.get("sports", create=True)
     (tmp_path / "cricket.txt").write_text(CRICKET)
@@ -95,8 +94,6 @@ def test_a_chat_on_another_collection_reopens_on_it_with_its_own_sources(
 def test_a_chat_whose_collection_is_gone_says_so_and_changes_nothing(
         pipe: Pipeline, history: History) -> None:
     conv = history.start(ME, QUESTIONS[0], first=pipe.ask(QUESTIONS[0]), collection="gone")
-    from rag.collections import Collections
-
     colls = Collections(pipe.settings, main=pipe)
     *skipped, status, coll = history_panel.reopen(colls.get, history, ME, conv)
     assert "no collection 'gone'" in status
@@ -111,6 +108,21 @@ def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
                            keep=history_panel.keeper(history, ME))
     assert last[3]["conversation"] == first["conversation"]
     assert [c.turns for c in history.conversations(ME)] == [2]
+
+
+def test_the_selectors_refresh_on_focus_leaves_a_pick_made_meanwhile_alone(
+        pipe: Pipeline, tmp_path: Path) -> None:
+    from ui.app import collection_choices
+
+    colls = Collections(pipe.settings, main=pipe)
+    (tmp_path / "cricket.txt").write_text(CRICKET)
+    colls.get("sports", create=True).ingest([tmp_path / "cricket.txt"])
+    refreshed = collection_choices(colls, "main", choices_only=True)
+    assert "value" not in refreshed
+    assert [name for _, name in refreshed["choices"]] == ["main", "sports"]
+    assert collection_choices(colls, "gone", choices_only=True)["value"] == "main"
+    assert collection_choices(colls, "sports")["value"] == "sports"
+    colls.close()
 
 
 def test_another_browser_cannot_reopen_or_delete_it(pipe: Pipeline, history: History) -> None:

@@ -52,15 +52,21 @@ def _chatbot(height: int, examples: bool, feedback: bool = False) -> gr.Chatbot:
     )
 
 
-def collection_choices(collections: Collections | None, selected: str | None = None) -> Any:
-    """The selector's choices: every collection with its article count, `selected` kept."""
+def collection_choices(collections: Collections | None, selected: str | None = None,
+                       choices_only: bool = False) -> Any:
+    """The selector's choices: every collection with its article count, `selected` kept.
+    `choices_only` leaves the value on the page alone while `selected` is still listed: the
+    refresh on focus answers after the list has opened, so a pick made meanwhile is newer
+    than the `selected` it was sent, and setting that back would show one archive while the
+    chat and the Articles tab are on another."""
     if collections is None:
         return gr.update(choices=[(DEFAULT, DEFAULT)], value=DEFAULT)
     infos = collections.names()
     names = [i.name for i in infos]
-    value = selected if selected in names else DEFAULT
-    return gr.update(choices=[(f"{i.name} ({i.articles} articles)", i.name) for i in infos],
-                     value=value)
+    choices = [(f"{i.name} ({i.articles} articles)", i.name) for i in infos]
+    if choices_only and selected in names:
+        return gr.update(choices=choices)
+    return gr.update(choices=choices, value=selected if selected in names else DEFAULT)
 
 
 def build_ui(pipeline: Pipeline, settings: Settings,
@@ -267,6 +273,9 @@ def build_ui(pipeline: Pipeline, settings: Settings,
         def on_collections(name: str | None) -> Any:
             return collection_choices(collections, name)
 
+        def on_focus(name: str | None) -> Any:  # new archives made meanwhile
+            return collection_choices(collections, name, choices_only=True)
+
         def on_switch(name: str) -> tuple[Any, ...]:
             # Another archive: a new chat (a follow-up must not reach across archives), its
             # article list, no article open.
@@ -277,7 +286,7 @@ def build_ui(pipeline: Pipeline, settings: Settings,
         demo.load(on_collections, [coll], [coll], **private).then(
             on_page, [search, offset, coll], page_out, **private).then(
             on_past, [state], [past], **private)
-        coll.focus(on_collections, [coll], [coll], **private)  # new archives made meanwhile
+        coll.focus(on_focus, [coll], [coll], **private)
         coll.input(on_switch, [coll], [*chat_out, *page_out, reader, search], **private)
         refresh.click(on_page, [search, offset, coll], page_out, **private)
         search.submit(on_search, [search, coll], page_out, **private)
