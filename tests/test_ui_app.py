@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 
+from rag.collections import Collections
 from rag.history import History
 from rag.pipeline import Pipeline
 from rag.types import Article, ArticleSummary
@@ -37,7 +39,7 @@ def history(tmp_path: Path) -> Iterator[History]:
 
 def _chat(pipe: Pipeline, history: History, client: str | None,
           questions: list[str], collection: str = "main") -> dict[str, Any]:
-    state = chat.new_state()
+    state = chat.new_state(collection)
     for q in questions:
         *_, last = chat.respond(pipe, pipe.settings, q, state,
                                keep=history_panel.keeper(history, client, collection))
@@ -70,8 +72,6 @@ def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
 
 def test_a_chat_on_another_collection_reopens_on_it_with_its_own_sources(
         pipe: Pipeline, history: History, tmp_path: Path) -> None:
-    from rag.collections import Collections
-
     colls = Collections(pipe.settings, main=pipe)
     sports = colls.get("sports", create=True)
     (tmp_path / "cricket.txt").write_text(CRICKET)
@@ -95,8 +95,6 @@ def test_a_chat_on_another_collection_reopens_on_it_with_its_own_sources(
 def test_a_chat_whose_collection_is_gone_says_so_and_changes_nothing(
         pipe: Pipeline, history: History) -> None:
     conv = history.start(ME, QUESTIONS[0], first=pipe.ask(QUESTIONS[0]), collection="gone")
-    from rag.collections import Collections
-
     colls = Collections(pipe.settings, main=pipe)
     *skipped, status, coll = history_panel.reopen(colls.get, history, ME, conv)
     assert "no collection 'gone'" in status
@@ -111,6 +109,49 @@ def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
                            keep=history_panel.keeper(history, ME))
     assert last[3]["conversation"] == first["conversation"]
     assert [c.turns for c in history.conversations(ME)] == [2]
+
+
+def test_a_question_sent_on_another_collection_than_its_chat_starts_a_new_chat_there(
+        pipe: Pipeline, history: History) -> None:
+    # The page sends the selector's value with the question; the switch that starts the new
+    # chat may reach the server after it.
+    on_main = _chat(pipe, history, ME, QUESTIONS[:1])
+    assert chat.chat_on(on_main, "main") is on_main
+    state = chat.chat_on(on_main, "sports")
+    assert state == chat.new_state("sports")
+    first, *_, last = chat.respond(pipe, pipe.settings, QUESTIONS[1], state,
+                                   keep=history_panel.keeper(history, ME, "sports"))
+    # stored at once, so a switch running meanwhile sees the chat is on sports already
+    assert first[1:4] == (render.sources_panel([]), "", state)
+    assert [m["content"] for m in last[0] if m["role"] == "user"] == [QUESTIONS[1]]
+    assert last[3]["collection"] == "sports"
+    assert len(last[3]["turns"]) == 2  # no follow-up on main's question
+    kept = {c.collection: c.turns for c in history.conversations(ME)}
+    assert kept == {"main": 1, "sports": 1}
+
+
+def test_the_switch_starts_a_new_chat_unless_a_question_already_started_it_there(
+        pipe: Pipeline, history: History) -> None:
+    on_main = _chat(pipe, history, ME, QUESTIONS[:1])
+    assert chat.switched(on_main, "sports") == (
+        [], render.sources_panel([]), "", chat.new_state("sports"))
+    asked_first = _chat(pipe, history, ME, QUESTIONS[1:], collection="sports")
+    assert chat.switched(asked_first, "sports") == (gr.skip(),) * 4  # its answer stays
+
+
+def test_the_selectors_refresh_on_focus_leaves_a_pick_made_meanwhile_alone(
+        pipe: Pipeline, tmp_path: Path) -> None:
+    from ui.app import collection_choices
+
+    colls = Collections(pipe.settings, main=pipe)
+    (tmp_path / "cricket.txt").write_text(CRICKET)
+    colls.get("sports", create=True).ingest([tmp_path / "cricket.txt"])
+    refreshed = collection_choices(colls, "main", choices_only=True)
+    assert "value" not in refreshed
+    assert [name for _, name in refreshed["choices"]] == ["main", "sports"]
+    assert collection_choices(colls, "gone", choices_only=True)["value"] == "main"
+    assert collection_choices(colls, "sports")["value"] == "sports"
+    colls.close()
 
 
 def test_another_browser_cannot_reopen_or_delete_it(pipe: Pipeline, history: History) -> None:

@@ -31,10 +31,12 @@ from ui.chat import (
     EXAMPLES,
     Keeper,
     chat_api,
+    chat_on,
     clear_chat,
     error_bubble,
     new_state,
     respond,
+    switched,
 )
 from ui.clients import ClientRegistry, client_id
 from ui.history_panel import comment, forget, keeper, past_choices, rate, reopen
@@ -52,15 +54,21 @@ def _chatbot(height: int, examples: bool, feedback: bool = False) -> gr.Chatbot:
     )
 
 
-def collection_choices(collections: Collections | None, selected: str | None = None) -> Any:
-    """The selector's choices: every collection with its article count, `selected` kept."""
+def collection_choices(collections: Collections | None, selected: str | None = None,
+                       choices_only: bool = False) -> Any:
+    """The selector's choices: every collection with its article count, `selected` kept.
+    `choices_only` leaves the value on the page alone while `selected` is still listed: the
+    refresh on focus answers after the list has opened, so a pick made meanwhile is newer
+    than the `selected` it was sent, and setting that back would show one archive while the
+    chat and the Articles tab are on another."""
     if collections is None:
         return gr.update(choices=[(DEFAULT, DEFAULT)], value=DEFAULT)
     infos = collections.names()
     names = [i.name for i in infos]
-    value = selected if selected in names else DEFAULT
-    return gr.update(choices=[(f"{i.name} ({i.articles} articles)", i.name) for i in infos],
-                     value=value)
+    choices = [(f"{i.name} ({i.articles} articles)", i.name) for i in infos]
+    if choices_only and selected in names:
+        return gr.update(choices=choices)
+    return gr.update(choices=choices, value=selected if selected in names else DEFAULT)
 
 
 def build_ui(pipeline: Pipeline, settings: Settings,
@@ -158,14 +166,16 @@ def build_ui(pipeline: Pipeline, settings: Settings,
 
         def on_ask(message: str, st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                    request: gr.Request) -> Iterator[tuple[Any, ...]]:
-            yield from respond(pipe(name), settings, message, st, lo, hi, include_undated=und,
-                               keep=keep_for(request, name))
+            name = name or DEFAULT  # as the page showed it: the switch may not have run yet
+            yield from respond(pipe(name), settings, message, chat_on(st, name), lo, hi,
+                               include_undated=und, keep=keep_for(request, name))
 
         def on_example(st: dict[str, Any], lo: str, hi: str, und: bool, name: str,
                        evt: gr.SelectData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-            yield from respond(pipe(name), settings, value, st, lo, hi, include_undated=und,
-                               keep=keep_for(request, name))
+            name = name or DEFAULT
+            yield from respond(pipe(name), settings, value, chat_on(st, name), lo, hi,
+                               include_undated=und, keep=keep_for(request, name))
 
         def on_past(st: dict[str, Any], request: gr.Request) -> Any:
             if history is None:
@@ -267,18 +277,26 @@ def build_ui(pipeline: Pipeline, settings: Settings,
         def on_collections(name: str | None) -> Any:
             return collection_choices(collections, name)
 
+        def on_focus(name: str | None) -> Any:  # new archives made meanwhile
+            return collection_choices(collections, name, choices_only=True)
+
         def on_switch(name: str) -> tuple[Any, ...]:
-            # Another archive: a new chat (a follow-up must not reach across archives), its
-            # article list, no article open.
-            return (*clear_chat(), *articles_view(pipe(name), "", 0),
-                    render.article_reader(None), "")
+            # Another archive: its article list, no article open; then (`on_switched`) a new
+            # chat, as a follow-up must not reach across archives.
+            return (*articles_view(pipe(name), "", 0), render.article_reader(None), "")
+
+        def on_switched(name: str, st: dict[str, Any]) -> tuple[Any, ...]:
+            # `name` is the selector's value now, `st` the chat as the server has it now: a
+            # question sent after the pick may have started the new chat already.
+            return switched(st, name or DEFAULT)
 
         page_out = [table, pick, page_label, offset]
         demo.load(on_collections, [coll], [coll], **private).then(
             on_page, [search, offset, coll], page_out, **private).then(
             on_past, [state], [past], **private)
-        coll.focus(on_collections, [coll], [coll], **private)  # new archives made meanwhile
-        coll.input(on_switch, [coll], [*chat_out, *page_out, reader, search], **private)
+        coll.focus(on_focus, [coll], [coll], **private)
+        coll.input(on_switch, [coll], [*page_out, reader, search], **private).then(
+            on_switched, [coll, state], [chatbot, sources, copy_box, state], **private)
         refresh.click(on_page, [search, offset, coll], page_out, **private)
         search.submit(on_search, [search, coll], page_out, **private)
         search_go.click(on_search, [search, coll], page_out, **private)

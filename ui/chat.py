@@ -33,12 +33,38 @@ EXAMPLES = [
 ]
 
 
-def new_state() -> dict[str, Any]:
+def new_state(collection: str | None = None) -> dict[str, Any]:
     # turns: raw text for the pipeline; display: rendered bubbles for the Chatbot (a user and
     # an assistant bubble per answer); panels: the sources of every answer so far (answer k's
     # cards are panels[k-1]), so an older answer's [n] still opens its own source;
-    # conversation: its id in the kept history once its first answer is stored
-    return {"turns": [], "display": [], "panels": [], "conversation": None}
+    # conversation: its id in the kept history once its first answer is stored; collection:
+    # the archive the chat is on (None: on none yet; always None on the embed page, whose
+    # address names its archive)
+    return {"turns": [], "display": [], "panels": [], "conversation": None,
+            "collection": collection}
+
+
+# Switching collection starts a new chat, but the switch and a question sent right after it
+# are two events that the server runs side by side, in either order. So neither trusts the
+# other to have run: the question goes to the chat of the collection the page sent with it
+# (`chat_on`), and the switch leaves a chat that is on its collection already (`switched`).
+
+
+def chat_on(state: dict[str, Any], collection: str) -> dict[str, Any]:
+    """The chat a question sent with `collection` on the page belongs to: `state` when that
+    chat is on it, else a new chat on it (the switch has not reached the server yet): never a
+    follow-up across archives, nor an answer kept in the other archive's conversation."""
+    return state if state.get("collection") == collection else new_state(collection)
+
+
+def switched(state: dict[str, Any], collection: str) -> tuple[Any, Any, Any, Any]:
+    """The chat after a switch to `collection` (chatbot, sources, copy text, state): a new one,
+    unless the chat is on `collection` already because a question sent after the pick got
+    there first (clearing it would wipe that question and its answer). The question box is not
+    touched: a question typed meanwhile stays in it."""
+    if state.get("collection") == collection:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return [], render.sources_panel([]), "", new_state(collection)
 
 
 # Stores an answer in the kept history: (conversation id or None, question, answer) -> the
@@ -83,21 +109,25 @@ def respond(
 ) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
     """The chat event: yields (chatbot, sources, copy text, state, textbox) as the answer grows.
     `inline` (the embed page) puts each answer's sources inside its bubble instead. `keep`
-    stores the answer in the kept history; a failure there is logged, the answer still shown."""
+    stores the answer in the kept history; a failure there is logged, the answer still shown.
+    A `state` without answers (a new chat, perhaps made by `chat_on`) is stored, and the
+    sources panel emptied, with the first message: a switch running meanwhile then sees the
+    chat is on its collection already."""
     message = (message or "").strip()
     if not message:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     turns = [Turn(t["role"], t["content"]) for t in state.get("turns", [])]
+    started: tuple[Any, Any, Any] = (
+        (gr.skip(),) * 3 if state.get("display") else (render.sources_panel([]), "", state))
     try:  # before the message is echoed: a lone surrogate cannot be sent back to the page
         require_unicode(message, "The question")
     except InputError as exc:
-        yield ([*state.get("display", []), error_bubble(exc)], gr.skip(), gr.skip(), gr.skip(),
-               gr.skip())
+        yield [*state.get("display", []), error_bubble(exc)], *started, gr.skip()
         return
     display = [*state.get("display", []), {"role": "user", "content": render.md_escape(message)}]
     bubble = {"role": "assistant", "content": "…"}
-    yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), ""
+    yield [*display, bubble], *started, ""
 
     text, answer = "", None
     # Left unsaid, the include_undated setting decides.
@@ -137,6 +167,7 @@ def respond(
         "display": [*display, bubble],
         "panels": panels,
         "conversation": conversation,
+        "collection": state.get("collection"),
     }
     sources = render.sources_panel([p for p in panels if p])
     yield new_state["display"], sources, render.copy_text(answer), new_state, gr.skip()

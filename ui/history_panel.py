@@ -61,7 +61,7 @@ def reopen(pipes: Callable[[str], Pipeline], history: History, client: str | Non
         pipeline = pipes(conv.collection)
     except NewsragError as exc:
         return *nothing, str(exc), gr.skip()
-    state = new_state()
+    state = new_state(conv.collection)
     state["conversation"] = conv.id
     for k, turn in enumerate(conv.turns, start=1):
         content, panel = answer_bubble(pipeline, turn.answer, k, turn.question)

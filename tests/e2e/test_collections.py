@@ -4,14 +4,17 @@ from and what the Articles tab lists."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from rag.history import History
 from rag.pipeline import Pipeline
 from rag.serve import BackgroundServer
 from tests.e2e.test_browser import _ask
+from ui.clients import COOKIE
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -160,3 +163,76 @@ def test_the_embed_page_refuses_an_unknown_or_bad_collection_and_creates_nothing
         assert c.get("/embed/").status_code == 200  # none named: main, as before
     folder = pipeline.settings.index_dir / "collections"
     assert not (folder / "nope").exists() and not (folder.parent / "main").exists()
+
+
+REGATTA = ("Lake regatta\n\nThe Qelt lake regatta was won on 18 May 2024 by the rowing club of "
+           "Varnholt, whose eight beat the favourites by two lengths.\n")
+# (collection, a question only its own articles answer, a word of that answer)
+ASKED_AT_ONCE = [("regatta", "Who won the Qelt lake regatta?", "Varnholt"),
+                 ("main", "When must US troops leave Niger?", "September"),
+                 ("regatta", "By how much did the Varnholt eight win the regatta?", "two lengths")]
+
+
+def _pick_and_send(page: Any, name: str, question: str) -> None:
+    """Type `question`, open the selector, then pick `name` and click Ask in one go: the
+    question leaves while the switch is still on its way (step by step, Playwright is slow
+    enough for the switch to finish first)."""
+    page.fill("#nr-question textarea", question)
+    page.click("#nr-collection input")
+    page.get_by_role("option", name=re.compile(rf"^{name} \(")).wait_for()
+    page.evaluate("""name => {
+        const pick = [...document.querySelectorAll('#nr-collection [role=option]')]
+            .find(o => o.getAttribute('aria-label').startsWith(name + ' ('));
+        for (const type of ['mousedown', 'mouseup', 'click'])
+            pick.dispatchEvent(new MouseEvent(type, {bubbles: true}));
+        document.querySelector('#nr-ask').click();
+    }""", name)
+
+
+def _kept(index_dir: Path, page: Any) -> list[tuple[str, list[str]]]:
+    """This browser's kept conversations, as the server stored them: (collection, questions)."""
+    client = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
+    history = History.beside(index_dir)
+    try:
+        return [(c.collection, [t.question for t in history.conversation(client, c.id).turns])
+                for c in history.conversations(client)]
+    finally:
+        history.close()
+
+
+def test_a_question_sent_while_the_collection_switches_is_answered_and_kept_on_the_new_one(
+        live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
+    # A user who picks an archive and types at once: the question goes out while the switch
+    # (a new chat, the archive's article list) is still running. It must neither be wiped by
+    # the switch nor be answered from, or kept under, the archive left.
+    server, pipeline = live
+    _upload(server, "regatta", "regatta.txt", REGATTA)
+    page.goto(server.url + "/")
+    _loaded(page)
+    _ask(page, "Who leads Niger's military government?")  # a chat on main to switch away from
+    for name, question, fact in ASKED_AT_ONCE:
+        _pick_and_send(page, name, question)
+
+        title = "Lake regatta" if name == "regatta" else "Niger"
+        page.get_by_role("tab", name="Articles").click()  # the switch is done ...
+        page.wait_for_function(
+            "t => document.querySelector('#nr-articles').innerText.includes(t)", arg=title)
+        page.get_by_role("tab", name="Chat").click()
+        try:  # ... and the question's answer is there, not wiped by it
+            page.wait_for_function(
+                "q => { const rows = [...document.querySelectorAll('#nr-chat .message-row')];"
+                " return rows.length > 1 && rows.at(-2).innerText.includes(q)"
+                " && rows.at(-1).querySelector('.nr-copy-src') !== null; }",
+                arg=question, timeout=30_000)
+        except Exception:
+            shown = page.locator("#nr-chat").inner_text()
+            pytest.fail(f"{question!r} sent while switching to {name}: not answered in the "
+                        f"chat, which shows {shown!r}")
+        page.wait_for_timeout(500)  # anything still due from the switch has landed
+        shown = page.locator("#nr-collection input").input_value().split(" (")[0]
+        asked = [q.strip() for q in page.locator("#nr-chat .user-row").all_inner_texts()]
+        answered = fact in page.locator("#nr-chat .bot-row").last.inner_text()
+        kept = [c for c in _kept(pipeline.settings.index_dir, page) if question in c[1]]
+        # A new chat on the archive shown, with this question, answered from that archive and
+        # kept as a conversation of its own on it.
+        assert (shown, asked, answered, kept) == (name, [question], True, [(name, [question])])
