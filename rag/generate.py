@@ -64,13 +64,13 @@ CLIP_TAIL = 8  # ...keeping this many after the last word the question names, wh
 TITLE_WORDS = 12
 REPLY_TOKENS = 24  # a short answer and its number; generation stops once both are written
 SHORT_WORDS = 12  # a longer "short answer" is a sentence: checked, cited, not shown as a span
-# Abstention, decided jointly (measured on RealTimeQA 2025-01, 80 questions, one run of
-# `newsrag eval --backend local` recomputed per policy by bench/llm_latency.py --policies):
-# the model's NONE stands unless the extractive reader is at least `none_override` confident
-# (it never said NONE where the reader answered, so overriding changed nothing: off), and a
-# supported model answer stands unless the reader's confidence is below `min_confidence`
-# (setting `llm_min_confidence`): 0 gave 15.0% right / 52.5% wrong, 0.1 11.2/26.2, 0.25
-# 7.5/13.8, 0.3 7.5/7.5, 0.35 5.0/6.2; the reader alone 6.2/15.0.
+# Abstention, decided jointly (bench/llm_latency.py --rtqa: one pass of the local model over
+# RealTimeQA questions, recomputed per policy): the model's NONE stands unless the extractive
+# reader is at least `none_override` confident (overriding it only added a wrong
+# answer: off), and a supported model answer stands unless the reader's confidence is below
+# `min_confidence` (setting `llm_min_confidence`, chosen on 2024-11, 150 questions: floor 0
+# gave 17.3% right / 43.3% wrong, 0.15 14.0/16.0, 0.2 12.0/13.3, 0.3 8.0/9.3; the reader
+# alone 10.0/16.0).
 NONE_OVERRIDE = 1.01  # > 1: NONE always abstains
 MIN_CONFIDENCE = 0.0  # the Generator's own default; the pipeline passes the setting
 

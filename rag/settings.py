@@ -179,11 +179,12 @@ class Settings(BaseModel):
         "as often at the confidence floors measured, bench/llm_latency.py --rtqa --sources).",
     )
     llm_min_confidence: float = Field(
-        0.3, ge=0.0, le=1.0,
+        0.2, ge=0.0, le=1.0,
         description="An LLM's short answer stands only when the extractive reader's "
         "probability that its best sentence answers is at least this; below it the answer "
-        "abstains (0: the model's supported answer always stands; 0.3 was chosen on RealTimeQA "
-        "2025-01, bench/llm_latency.py --policies).",
+        "abstains (0: the model's supported answer always stands). 0.2 is the lowest floor "
+        "whose wrong answers stayed within 15% of the questions on RealTimeQA 2024-11 (150 "
+        "questions, bench/llm_latency.py --rtqa; the rule of abstain_threshold).",
     )
     llm_threads: int = Field(
         0, ge=0, le=256, description="CPU threads for backend 'local'; 0 = all cores."

@@ -332,7 +332,7 @@ def test_the_confidence_floor_is_the_llm_min_confidence_setting(tmp_path: Path) 
         answer = pipe.ask(QUESTION)
         pipe.close()
     assert answer.abstained and server.requests  # asked, then not trusted
-    assert Settings.model_fields["llm_min_confidence"].default == 0.3
+    assert Settings.model_fields["llm_min_confidence"].default == 0.2
 
 
 def test_every_short_answer_the_model_writes_is_a_span_supported_by_its_citation(
