@@ -68,7 +68,7 @@ def test_a_date_filter_says_it_left_an_undated_article_out_and_the_box_takes_it_
     assert "Qelt" in page.locator("#nr-sources").inner_text()
 
 
-def test_the_filter_without_undated_articles_says_nothing_of_them(
+def test_without_a_date_filter_no_undated_article_is_left_out(
         live_undated: tuple[BackgroundServer, Pipeline], page: Any) -> None:
     server, _ = live_undated
     page.goto(server.url + "/")
