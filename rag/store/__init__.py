@@ -3,7 +3,8 @@ the keyword (FTS5/BM25) index, and `manifest.json` describing how it was built.
 
 Chroma objects never leave the store: callers get our types. Its parts: `schema.py` (SQLite
 tables, tallies, migration), `vectors.py` (Chroma, the index's only module importing chromadb),
-`lock.py` (one writer per index); the journal, reads and searches are here.
+`lock.py` (one writer per index), `records.py` (the types it hands out); the journal, reads
+and searches are here.
 
 Crash safety: an article counts as ingested when its SQLite transaction commits. Before
 touching Chroma, the article id is written to a `pending` journal; on open, the pending ids of
@@ -15,13 +16,12 @@ remains. A live writer's journal is left to it: readers never wait for or block 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -32,61 +32,15 @@ from rag.errors import IndexDamagedError, IndexLockedError, NotFoundError
 from rag.manifest import BuildInfo
 from rag.store import vectors
 from rag.store.lock import WriterLock
+from rag.store.records import ArticleMeta, Derived, StoredSentence, decode_spans, encode_spans
 from rag.store.schema import TALLIED, connect, open_tables
 from rag.text import terms
-from rag.types import Article, ArticleSummary, Chunk, Sentence, SpanCandidate
+from rag.types import Article, ArticleSummary, Chunk, Sentence
+
+__all__ = ["ArticleMeta", "Derived", "Store", "StoredSentence", "decode_spans", "encode_spans"]
 
 _TOTAL = "\x00total"  # the total-chunks entry of the document-frequency cache (not a term)
 _DF_CACHE_MAX = 100_000
-
-
-class ArticleMeta(NamedTuple):
-    title: str
-    date: str | None
-    source: str
-    date_inferred: bool
-    url: str | None
-    group_id: str
-
-
-class StoredSentence(NamedTuple):
-    """A sentence as the index holds it; `spans` as encode_spans() wrote them (None: not
-    found at ingest, an index from before that)."""
-
-    idx: int  # its place in the article
-    start: int
-    end: int
-    vec: Vectors
-    spans: str | None
-
-    def span_candidates(self, text: str) -> tuple[SpanCandidate, ...] | None:
-        """Its spans over its `text` (the sentence itself), or None when not stored."""
-        return decode_spans(self.spans, text)
-
-
-def encode_spans(spans: Sequence[SpanCandidate] | None) -> str | None:
-    """Spans as compact JSON of [start, end, label] (the text is the sentence's own)."""
-    if spans is None:
-        return None
-    return json.dumps([[sp.start, sp.end, sp.label] for sp in spans], separators=(",", ":"))
-
-
-def decode_spans(raw: str | None, text: str) -> tuple[SpanCandidate, ...] | None:
-    """What encode_spans() wrote, over the sentence `text`; None when nothing (or something
-    unreadable or out of the sentence's bounds) was stored: the reader then finds them."""
-    if raw is None:
-        return None
-    try:
-        rows = json.loads(raw)
-        out = tuple(SpanCandidate(text[s:e], s, e, str(lab)) for s, e, lab in rows
-                    if isinstance(s, int) and isinstance(e, int) and 0 <= s < e <= len(text))
-    except (ValueError, TypeError):
-        return None
-    return out if len(out) == len(rows) else None
-
-
-# (article, chunks, chunk vectors, sentences, sentence vectors): one article ready to store.
-Derived = tuple[Article, Sequence[Chunk], Vectors, Sequence[Sentence], Vectors]
 
 
 class Store:
