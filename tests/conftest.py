@@ -5,6 +5,8 @@
 - `real_embedder`: the packaged all-MiniLM-L6-v2, loaded once per test session.
 - `real_pipeline`: the sample corpus in a real Chroma + SQLite index under a tmp dir, with the
   real model, built once per session (read-only use: tests that write build their own).
+- `fake`, `client`: the in-memory FakePipeline (tests/api_fakes.py) holding one article, and
+  the HTTP API over it, for the test_api_*.py files.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -27,6 +29,10 @@ from rag.embed import Embedder, Vectors  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.text import terms  # noqa: E402
+from tests.api_fakes import NIGER, FakePipeline  # noqa: E402
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "data" / "articles"
@@ -74,6 +80,22 @@ def fake_pipeline(settings: Settings) -> Iterator[Pipeline]:
     pipe = Pipeline(settings, embedder=FakeEmbedder())
     yield pipe
     pipe.close()
+
+
+@pytest.fixture
+def fake() -> FakePipeline:
+    return FakePipeline([NIGER])
+
+
+@pytest.fixture
+def client(fake: FakePipeline, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_app
+
+    monkeypatch.delenv("NEWSRAG_API_KEY", raising=False)
+    settings = Settings.load({"index_dir": tmp_path, "max_file_bytes": 1000}, env={})
+    return TestClient(create_app(fake, settings), raise_server_exceptions=False)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
