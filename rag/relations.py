@@ -77,13 +77,16 @@ def swapped_sides(claim: str, source: str, names: set[str]) -> tuple[str, str, s
     """(name, word, name) when the claim puts two names on the opposite sides of a word from
     where the source puts them: "Freedonia asked Sylvania to withdraw" from "Sylvania asked
     Freedonia to withdraw". A passive claim ("X was condemned by Y") is read the other way
-    round. Only words and names that occur once in each are compared."""
+    round. Only words and names that occur once in each are compared. When several pairs
+    swap, the first word in the claim and, around it, the first names in the claim are named."""
     c_words, s_words = words(claim), words(source)
     names = names - ROLE_WORDS
 
     def positions(ws: list[str]) -> tuple[dict[str, int], dict[str, int]]:
         stems = [stem(w) for w in ws]
-        name_pos = {n: ws.index(n) for n in names if ws.count(n) == 1}
+        # In the order of the text, not of the set: which pair is named must not depend on
+        # the hash seed when more than one swaps.
+        name_pos = {n: i for i, n in enumerate(ws) if n in names and ws.count(n) == 1}
         term_pos = {t: i for i, t in enumerate(stems)
                     if stems.count(t) == 1 and ws[i] not in names and ws[i] not in STOPWORDS
                     and len(t) > 2}

@@ -139,6 +139,22 @@ def test_the_switch_starts_a_new_chat_unless_a_question_already_started_it_there
     assert chat.switched(asked_first, "sports") == (gr.skip(),) * 4  # its answer stays
 
 
+def test_an_answer_streaming_when_the_switch_comes_is_kept_on_its_archive_and_not_shown(
+        pipe: Pipeline, history: History) -> None:
+    # The switch runs while the main answer is still streaming (Gradio hands both events the
+    # session's one state): nothing the stream yields after it may reach the new chat.
+    on_main = _chat(pipe, history, ME, QUESTIONS[:1])
+    stream = chat.respond(pipe, pipe.settings, QUESTIONS[1], on_main,
+                          keep=history_panel.keeper(history, ME))
+    next(stream), next(stream)  # the question echoed, the answer's first words
+    assert chat.switched(on_main, "sports")[3] == chat.new_state("sports")
+    # One last output that changes nothing: Gradio sends a stream's last output again when
+    # it ends, so a partial answer yielded last would come back.
+    assert list(stream) == [(gr.skip(),) * 5]
+    (kept,) = history.conversations(ME)  # finished, and kept as main's second answer
+    assert (kept.collection, kept.turns) == ("main", 2)
+
+
 def test_the_selectors_refresh_on_focus_leaves_a_pick_made_meanwhile_alone(
         pipe: Pipeline, tmp_path: Path) -> None:
     from ui.app import collection_choices

@@ -4,6 +4,9 @@ provenance. The precision figure itself is printed by bench/verify_precision.py.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,6 +112,33 @@ def test_names_that_swap_sides_of_the_verb_are_caught_in_active_and_passive() ->
                    spoke).ok
     assert not support("Col Amadou Abdramane was condemned by Washington for its attitude.",
                        spoke).ok
+
+
+# Two names on each side of the verb: four pairs swap sides, and the check names one of them.
+FOUR_SWAPS = ("Freedonia and Sylvania asked Ruritania and Osterlich to withdraw.",
+              "Ruritania and Osterlich asked Freedonia and Sylvania to withdraw.")
+_SWAP_SCRIPT = """
+import sys
+from rag import facts
+from rag.relations import swapped_sides
+from rag.verify import Source, support
+claim, source = sys.argv[1:]
+print(swapped_sides(claim, source, set(facts.names(claim))))
+print(support(claim, Source(source)).reason)
+"""
+
+
+def test_the_pair_named_for_swapped_sides_does_not_depend_on_the_hash_seed() -> None:
+    # The names are a set: picked in its order, the reason differed between two runs (seeds 0
+    # and 2 named sylvania/ruritania and sylvania/osterlich). The first pair in the claim's
+    # order is named, whatever the seed.
+    root = Path(__file__).resolve().parent.parent
+    runs = [subprocess.run([sys.executable, "-c", _SWAP_SCRIPT, *FOUR_SWAPS], cwd=root,
+                           env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)},
+                           capture_output=True, text=True, timeout=120, check=True).stdout
+            for seed in ("0", "2")]
+    assert runs[0] == runs[1] == ("('freedonia', 'ask', 'ruritania')\n"
+                                  "freedonia and ruritania swap sides of 'ask'\n")
 
 
 def test_a_possessive_the_source_does_not_make_is_caught() -> None:

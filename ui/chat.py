@@ -48,6 +48,14 @@ def new_state(collection: str | None = None) -> dict[str, Any]:
 # are two events that the server runs side by side, in either order. So neither trusts the
 # other to have run: the question goes to the chat of the collection the page sent with it
 # (`chat_on`), and the switch leaves a chat that is on its collection already (`switched`).
+#
+# A switch can also come while an answer is still streaming into the chat it leaves. That
+# answer goes on in the background, is kept in its own archive's conversation (reopened from
+# the kept conversations) and is not cancelled: the journalist asked for it, and a cancel
+# would also hit a question sent with the switch. But it must not write into the new chat.
+# Gradio hands every event of a session the one state object it keeps, uncopied, so the
+# switch marks the chat it leaves ("left") and the stream, holding that same object, stops
+# showing itself once it sees the mark.
 
 
 def chat_on(state: dict[str, Any], collection: str) -> dict[str, Any]:
@@ -64,6 +72,7 @@ def switched(state: dict[str, Any], collection: str) -> tuple[Any, Any, Any, Any
     touched: a question typed meanwhile stays in it."""
     if state.get("collection") == collection:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    state["left"] = True  # an answer still streaming into it stops showing itself
     return [], render.sources_panel([]), "", new_state(collection)
 
 
@@ -102,6 +111,12 @@ def answer_bubble(pipeline: Pipeline, answer: Answer, k: int, question: str,
     return content, "" if inline else render.sources_html(answer, articles, k, question)
 
 
+def _unshown() -> Iterator[tuple[Any, ...]]:
+    """The last output of a stream whose chat was left: Gradio sends a generator's last output
+    again when it ends, and that must not be the partial answer it showed before the switch."""
+    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+
 def respond(
     pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
     since: str | None = None, until: str | None = None, inline: bool = False,
@@ -112,7 +127,8 @@ def respond(
     stores the answer in the kept history; a failure there is logged, the answer still shown.
     A `state` without answers (a new chat, perhaps made by `chat_on`) is stored, and the
     sources panel emptied, with the first message: a switch running meanwhile then sees the
-    chat is on its collection already."""
+    chat is on its collection already. Once a switch has left the chat (`switched`), nothing
+    more is shown: the answer is still kept, in its own archive's conversation."""
     message = (message or "").strip()
     if not message:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -142,10 +158,14 @@ def respond(
                 answer = item
             else:
                 text += item
-                bubble = {"role": "assistant", "content": render.partial_markdown(text)}
-                yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                if not state.get("left"):
+                    bubble = {"role": "assistant", "content": render.partial_markdown(text)}
+                    yield [*display, bubble], gr.skip(), gr.skip(), gr.skip(), gr.skip()
     except NewsragError as exc:  # an expected failure becomes a chat message
-        yield [*display, error_bubble(exc)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if state.get("left"):
+            yield from _unshown()
+        else:
+            yield [*display, error_bubble(exc)], gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     if answer is None:
         raise gr.Error("The answer stream ended without an answer.")
@@ -161,6 +181,9 @@ def respond(
             conversation = keep(conversation, message, answer)
         except NewsragError as exc:
             log.warning("The answer was not kept in the chat history: %s", exc)
+    if state.get("left"):  # the page is on another chat now: kept, not shown (checked last)
+        yield from _unshown()
+        return
     new_state = {
         "turns": [*state.get("turns", []), {"role": "user", "content": message},
                   {"role": "assistant", "content": answer.text}],
