@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from rag.cite import ABSTAIN_TEXT, Candidate, citation_for
 from rag.dates import display_date
 from rag.errors import BackendError
+from rag.language import STOPWORDS
 from rag.llm import LLM, Message
 from rag.settings import Settings
 from rag.text import terms
@@ -121,14 +122,10 @@ def _short_title(title: str, words: int = TITLE_WORDS) -> str:
 
 
 _WORD = re.compile(r"\w+")
-_STOP = frozenset(
-    "a an and are as at be by did do does for from had has have how in into is it its of on "
-    "or that the their them they this to was were what when where which who whom whose why "
-    "will with would".split())
 
 
 def _terms(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.casefold()) if w not in _STOP}
+    return {w for w in _WORD.findall(text.casefold()) if w not in STOPWORDS}
 
 
 def clip_sentence(text: str, question: str, max_words: int = PROMPT_SOURCE_WORDS) -> str:

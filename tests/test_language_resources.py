@@ -1,9 +1,10 @@
 """English language resources live in rag/language.py alone (issue 12 item 4).
 
-Month and weekday names, number words and the negation words were once written out again in
-rag/verify.py, rag/text.py and rag/eval/metrics.py, and the copies drifted apart. A module that
-needs them derives its form from rag/language.py; this test reads the source of every other
-module and fails on a statement whose string literals spell one of these lists again.
+Month and weekday names, number words, the negation words and the stopwords were once written
+out again in rag/verify.py, rag/text.py, rag/eval/metrics.py and rag/generate.py, and the copies
+drifted apart. A module that needs them derives its form from rag/language.py; this test reads
+the source of every other module and fails on a statement whose string literals spell one of
+these lists again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ RESOURCES = {
     "number words": [{"eleven", "twelve"}, {"twenty", "thirty"}],
     "ordinals": [{"first", "second", "third"}],
     "negation words": [{"never", "none", "without"}, {"neither", "nor", "cannot"}],
+    "stopwords": [{"the", "of", "whom", "whose", "would"}],
 }
 
 
