@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "else data/articles).")
     parser.add_argument("--baseline", action="store_true",
                         help="Also evaluate a stock llama-index pipeline in the same run.")
+    parser.add_argument("--baseline-llm", action="store_true",
+                        help="RealTimeQA with --backend local|ollama|openai-compatible: also "
+                        "ask llama-index's stock CitationQueryEngine with the same model "
+                        "(reported as 'baseline-llm'; slow: its prompts are ~2,000 tokens).")
     parser.add_argument("--compare", type=Path, default=None, metavar="OLD_REPORT_JSON",
                         help="Print the deltas against an earlier report.json.")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
@@ -72,8 +76,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         return realtimeqa.run(settings, rtqa_root, out=args.out, weeks=args.weeks,
                               archive=args.archive, limit=args.limit, baseline=args.baseline,
-                              compare=args.compare, cache_dir=args.cache_dir,
-                              rebuild=args.rebuild)
+                              baseline_llm=args.baseline_llm, compare=args.compare,
+                              cache_dir=args.cache_dir, rebuild=args.rebuild)
+    if args.baseline_llm:
+        raise InputError("--baseline-llm is for --dataset realtimeqa.",
+                         hint="e.g. newsrag eval --dataset realtimeqa PATH --backend local "
+                         "--baseline-llm --limit 20")
     from rag.eval import gold
 
     return gold.run(settings, gold=args.gold, split=args.split, out=args.out,

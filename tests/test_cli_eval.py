@@ -72,19 +72,37 @@ def test_realtimeqa_arguments_reach_the_realtimeqa_harness(harnesses: list[Any],
     settings = Settings.load({}, env={})
     assert cli_eval.run(_args("--dataset", "realtimeqa", "rtqa"), settings) == 7
     args = _args("--dataset", "realtimeqa", str(tmp_path), "--weeks", "2025-01", "--archive",
-                 "--limit", "5", "--baseline", "--out", str(tmp_path / "r"), "--compare",
-                 str(tmp_path / "old.json"), "--cache-dir", str(tmp_path / "c"), "--rebuild")
+                 "--limit", "5", "--baseline", "--baseline-llm", "--out", str(tmp_path / "r"),
+                 "--compare", str(tmp_path / "old.json"), "--cache-dir", str(tmp_path / "c"),
+                 "--rebuild")
     assert cli_eval.run(args, settings) == 7
     assert harnesses == [
         ("realtimeqa", (settings, Path("rtqa")), {
             "out": REPO_ROOT / "eval" / "reports", "weeks": None, "archive": False,
-            "limit": None, "baseline": False, "compare": None, "cache_dir": None,
+            "limit": None, "baseline": False, "baseline_llm": False, "compare": None,
+            "cache_dir": None,
             "rebuild": False}),
         ("realtimeqa", (settings, tmp_path), {
             "out": tmp_path / "r", "weeks": "2025-01", "archive": True, "limit": 5,
-            "baseline": True, "compare": tmp_path / "old.json", "cache_dir": tmp_path / "c",
+            "baseline": True, "baseline_llm": True, "compare": tmp_path / "old.json",
+            "cache_dir": tmp_path / "c",
             "rebuild": True}),
     ]
+
+
+def test_the_gold_set_has_no_llm_baseline(harnesses: list[Any]) -> None:
+    with pytest.raises(InputError, match="--baseline-llm is for --dataset realtimeqa"):
+        cli_eval.run(_args("--baseline-llm"), Settings.load({}, env={}))
+    assert harnesses == []
+
+
+def test_the_llm_baseline_needs_an_llm_backend_to_hand_it(tmp_path: Path) -> None:
+    from rag.eval import realtimeqa
+
+    with pytest.raises(InputError, match="needs an LLM backend"):
+        realtimeqa.run(Settings.load({}, env={}), tmp_path, out=tmp_path / "r",
+                       baseline_llm=True)
+    assert not (tmp_path / "r").exists()
 
 
 def test_newsrag_eval_runs_the_harness_with_the_backend_setting(

@@ -8,7 +8,8 @@ shown to a system), as of its quiz date, and scored with RealTimeQA's own normal
 
 With `--backend local|ollama|openai-compatible` the questions are also asked of the default
 (extractive) backend on the same indexes in the same run, reported side by side as
-`extractive`.
+`extractive`; `--baseline-llm` adds llama-index's stock CitationQueryEngine with the same model
+(`baseline-llm`, rag/baseline.py), on its own llama-index index of the same articles.
 
 A question that raised counts as wrong (and the run exits 1), so the shares always add up:
 right + wrong + abstained = 1.
@@ -230,7 +231,8 @@ def plan(root: Path, weeks: str | None, archive: bool, limit: int | None) -> lis
     return [Archive(w, rtqa.week_articles(qs), chosen) for w, qs, chosen in asked if chosen]
 
 
-def _baseline_records(archive: Archive, embed: Any, tmp: Path) -> list[Record]:
+def _baseline_records(archive: Archive, embed: Any, tmp: Path,
+                      llm: Any = None) -> list[Record]:
     from rag.baseline import LlamaIndexBaseline
 
     files = []
@@ -240,7 +242,8 @@ def _baseline_records(archive: Archive, embed: Any, tmp: Path) -> list[Record]:
         path.write_text(f"{a.title}\n\n{a.text}\n", encoding="utf-8")
         files.append(path)
     started = time.perf_counter()
-    base = LlamaIndexBaseline.build(files, tmp / "index", top_k=RETRIEVE_K, embed=embed)
+    base = LlamaIndexBaseline.build(files, tmp / "index", top_k=RETRIEVE_K, embed=embed,
+                                    llm=llm)
     _log(f"baseline {archive.label}: indexed {len(files)} articles in "
          f"{time.perf_counter() - started:.1f}s")
     system = BaselineRtqa(base)
@@ -262,13 +265,18 @@ def _newsrag_records(archive: Archive, settings: Settings, embedder: Any) -> lis
 
 def run(settings: Settings, root: Path, *, out: Path, weeks: str | None = None,
         archive: bool = False, limit: int | None = None, baseline: bool = False,
-        compare: Path | None = None, cache_dir: Path | None = None, rebuild: bool = False) -> int:
+        baseline_llm: bool = False, compare: Path | None = None,
+        cache_dir: Path | None = None, rebuild: bool = False) -> int:
     """Ask the selected weeks' questions (`weeks` as `rtqa.select_weeks` reads it, all when
     None) of per-week indexes, or of one index of them all with `archive`; write report.json
     and report.md under `out`; 1 if questions erred. `limit` asks only the first questions,
-    `rebuild` rebuilds the cached indexes under `cache_dir` (default `cache_root()`)."""
+    `rebuild` rebuilds the cached indexes under `cache_dir` (default `cache_root()`).
+    `baseline_llm` also asks the stock CitationQueryEngine with the settings' LLM backend."""
     from rag.embed import load_embedder
 
+    if baseline_llm and settings.backend == "extractive":
+        raise InputError("--baseline-llm needs an LLM backend.",
+                         hint="Add --backend local (or ollama, openai-compatible).")
     archives = plan(root, weeks, archive, limit)
     if not any(a.questions for a in archives):
         raise InputError("No RealTimeQA questions selected.", hint="Check --weeks and --limit.")
@@ -309,6 +317,18 @@ def run(settings: Settings, root: Path, *, out: Path, weeks: str | None = None,
                 records.setdefault("baseline", []).extend(
                     _baseline_records(part, base_embed, Path(tmp)))
             seconds["baseline"] += time.perf_counter() - started
+        if baseline_llm:
+            from rag.baseline import default_embedding
+            from rag.llm import make_llm
+
+            base_embed = base_embed or default_embedding()
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="newsrag-rtqa-base-",
+                                             ignore_cleanup_errors=True) as tmp:
+                records.setdefault("baseline-llm", []).extend(
+                    _baseline_records(part, base_embed, Path(tmp), make_llm(settings)))
+            seconds["baseline-llm"] = (seconds.get("baseline-llm", 0.0)
+                                       + time.perf_counter() - started)
     report = build_report(settings, root, archives, records, seconds, builds, weeks=weeks,
                           archive=archive)
     run_dir = write_report(report, out)

@@ -326,3 +326,37 @@ def test_an_llm_backend_is_reported_beside_the_default_one_on_the_same_indexes(
     assert all(i["abstained"] for i in llm["items"])  # the model said NONE to everything
     assert [i["gold_rank"] for i in llm["items"]] == [i["gold_rank"] for i in plain["items"]]
     assert "| extractive" in (run_dir / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_stock_citation_engine_with_the_same_model_is_reported_as_baseline_llm(
+        tmp_path: Path, fake_embedder: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 14 item 5: the LLM backend beside llama-index's CitationQueryEngine driven by the
+    # same model (a loopback OpenAI-compatible server here), on the same articles.
+    import rag.embed
+    from tests.test_llm import FakeLLMServer
+
+    monkeypatch.setattr(rag.embed, "load_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _write_week(tmp_path / "data", "20250103", 2)
+
+    def reply(body: dict[str, Any]) -> str:  # NONE to newsrag's prompt, "Ohio" to the engine's
+        return "Ohio [1]" if "Source 1:" in json.dumps(body) else "NONE"
+
+    with FakeLLMServer(reply_fn=reply) as server:
+        settings = Settings.load({"backend": "openai-compatible",
+                                  "llm_base_url": server.url + "/v1"}, env={})
+        assert er.run(settings, tmp_path / "data", out=tmp_path / "reports",
+                      cache_dir=tmp_path / "cache", baseline_llm=True) == 0
+        prompts = [json.dumps(r["body"]) for r in server.requests]
+    (run_dir,) = (tmp_path / "reports").iterdir()
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    assert list(report["systems"]) == ["newsrag", "extractive", "baseline-llm"]
+    stock = report["systems"]["baseline-llm"]
+    assert len(stock["items"]) == 2
+    assert sum("Source 1:" in p for p in prompts) >= 2  # one per question (and a warm-up)
+    for item in stock["items"]:  # it never abstains; its answer is the model's text
+        assert not item["abstained"] and item["right"]
+        assert item["answer"] == "Ohio [1]"
+    assert all(i["abstained"] for i in report["systems"]["newsrag"]["items"])
+    assert "| baseline-llm" in (run_dir / "report.md").read_text(encoding="utf-8")
