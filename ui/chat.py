@@ -54,8 +54,14 @@ def new_state(collection: str | None = None) -> dict[str, Any]:
 # the kept conversations) and is not cancelled: the journalist asked for it, and a cancel
 # would also hit a question sent with the switch. But it must not write into the new chat.
 # Gradio hands every event of a session the one state object it keeps, uncopied, so the
-# switch marks the chat it leaves ("left") and the stream, holding that same object, stops
+# switch marks the chat it leaves (`leave`) and the stream, holding that same object, stops
 # showing itself once it sees the mark.
+
+
+def leave(state: dict[str, Any]) -> None:
+    """Marks `state` as the chat the page has left for another one: an answer still streaming
+    into it stops showing itself (`respond`), and is still kept."""
+    state["left"] = True
 
 
 def chat_on(state: dict[str, Any], collection: str) -> dict[str, Any]:
@@ -72,7 +78,7 @@ def switched(state: dict[str, Any], collection: str) -> tuple[Any, Any, Any, Any
     touched: a question typed meanwhile stays in it."""
     if state.get("collection") == collection:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    state["left"] = True  # an answer still streaming into it stops showing itself
+    leave(state)
     return [], render.sources_panel([]), "", new_state(collection)
 
 
@@ -127,7 +133,7 @@ def respond(
     stores the answer in the kept history; a failure there is logged, the answer still shown.
     A `state` without answers (a new chat, perhaps made by `chat_on`) is stored, and the
     sources panel emptied, with the first message: a switch running meanwhile then sees the
-    chat is on its collection already. Once a switch has left the chat (`switched`), nothing
+    chat is on its collection already. Once a switch has left the chat (`leave`), nothing
     more is shown: the answer is still kept, in its own archive's conversation."""
     message = (message or "").strip()
     if not message:

@@ -1,10 +1,11 @@
 """Test-only helpers shared by the browser tests: an LLM backend that holds its answer
-mid-stream (`HeldLLM`, served by conftest's `held` fixture), and what the server kept for the
-browser under test (`kept`)."""
+mid-stream (`HeldLLM`, served by conftest's `held` fixture, and `ask_held` to send a question
+to it), and what the server kept for the browser under test (`kept_chats`, `wait_kept`)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,3 +49,24 @@ def kept_chats(index_dir: Path, page: Any) -> list[tuple[str, list[str]]]:
                 for c in history.conversations(client)]
     finally:
         history.close()
+
+
+def ask_held(page: Any, llm: HeldLLM, question: str) -> None:
+    """Send `question` and wait until its answer is streaming: its first words on screen, the
+    rest held."""
+    page.fill("#nr-question textarea", question)
+    page.click("#nr-ask")
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#nr-chat .bot-row')].at(-1)?.innerText.includes(t)",
+        arg=llm.first)
+    assert llm.holding.is_set() and not llm.release.is_set()
+
+
+def wait_kept(index_dir: Path, page: Any, question: str) -> None:
+    """Wait until the answer to `question` is kept, then a little more: anything its finished
+    stream still sends to the page has landed."""
+    deadline = time.monotonic() + 60
+    while not [c for c in kept_chats(index_dir, page) if question in c[1]]:
+        assert time.monotonic() < deadline, f"the answer to {question!r} was never kept"
+        time.sleep(0.2)
+    page.wait_for_timeout(1500)

@@ -4,7 +4,6 @@ from and what the Articles tab lists."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.serve import BackgroundServer
-from tests.e2e.held import HeldLLM, kept_chats
+from tests.e2e.held import HeldLLM, ask_held, kept_chats, wait_kept
 from tests.e2e.test_browser import _ask
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -236,21 +235,12 @@ def test_switching_collection_while_an_answer_streams_keeps_it_off_the_new_chat(
     question = "When must US troops leave Niger?"
     page.goto(server.url + "/")
     _loaded(page)
-    page.fill("#nr-question textarea", question)
-    page.click("#nr-ask")
-    page.wait_for_function(  # streaming: its first words are on screen, the rest held
-        "[...document.querySelectorAll('#nr-chat .bot-row')].at(-1)?.innerText"
-        ".includes('15 September')")
-    assert llm.holding.is_set() and not llm.release.is_set()
+    ask_held(page, llm, question)  # streaming: its first words on screen, the rest held
 
     _choose(page, "sports", listed="Cricket final")
     page.wait_for_function("document.querySelectorAll('#nr-chat .message-row').length === 0")
     llm.release.set()  # the main answer may finish now
-    deadline = time.monotonic() + 60
-    while not [c for c in kept_chats(pipeline.settings.index_dir, page) if question in c[1]]:
-        assert time.monotonic() < deadline, "the main answer was never kept"
-        time.sleep(0.2)
-    page.wait_for_timeout(1500)  # anything the finished stream still sends has landed
+    wait_kept(pipeline.settings.index_dir, page, question)
     shown = page.locator("#nr-collection input").input_value().split(" (")[0]
     chat = page.locator("#nr-chat").inner_text()
     rows = page.locator("#nr-chat .message-row").count()
