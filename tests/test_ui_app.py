@@ -155,6 +155,20 @@ def test_an_answer_streaming_when_the_switch_comes_is_kept_on_its_archive_and_no
     assert (kept.collection, kept.turns) == ("main", 2)
 
 
+def test_an_answer_streaming_when_new_chat_is_clicked_is_kept_and_not_shown(
+        pipe: Pipeline, history: History) -> None:
+    # "New chat" clicked while the second answer is still streaming: the new chat stays
+    # empty, the answer is kept in the conversation it was asked in.
+    on_main = _chat(pipe, history, ME, QUESTIONS[:1])
+    stream = chat.respond(pipe, pipe.settings, QUESTIONS[1], on_main,
+                          keep=history_panel.keeper(history, ME))
+    next(stream), next(stream)  # the question echoed, the answer's first words
+    assert chat.clear_chat(on_main)[3] == chat.new_state()
+    assert list(stream) == [(gr.skip(),) * 5]  # nothing more shown, the last output a no-op
+    (kept,) = history.conversations(ME)
+    assert (kept.id, kept.turns) == (on_main["conversation"], 2)
+
+
 def test_the_selectors_refresh_on_focus_leaves_a_pick_made_meanwhile_alone(
         pipe: Pipeline, tmp_path: Path) -> None:
     from ui.app import collection_choices

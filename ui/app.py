@@ -221,7 +221,7 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                   **private).then(on_past, [state], [past], **private)
         chatbot.example_select(on_example, [state, since, until, undated, coll], chat_out,
                                **private).then(on_past, [state], [past], **private)
-        clear.click(clear_chat, None, chat_out, **private).then(
+        clear.click(clear_chat, [state], chat_out, **private).then(
             on_past, [state], [past], **private)
         copy.click(None, [copy_box], None, js=COPY_JS, **private)
         past_open.click(on_reopen, [past, coll],
