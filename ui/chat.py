@@ -49,10 +49,10 @@ def new_state(collection: str | None = None) -> dict[str, Any]:
 # other to have run: the question goes to the chat of the collection the page sent with it
 # (`chat_on`), and the switch leaves a chat that is on its collection already (`switched`).
 #
-# A switch or "New chat" can also come while an answer is still streaming into the chat on
-# screen. That answer goes on in the background, is kept in the conversation it was asked in
-# (reopened from the kept conversations) and is not cancelled: the journalist asked for it,
-# and a cancel would also hit a question sent with the switch.
+# A switch, "New chat" or a reopened past conversation can also come while an answer is still
+# streaming into the chat on screen. That answer goes on in the background, is kept in the
+# conversation it was asked in (reopened from the kept conversations) and is not cancelled:
+# the journalist asked for it, and a cancel would also hit a question sent with the switch.
 # But it must not write into the chat that replaced it. Gradio hands every event of a session
 # the one state object it keeps, uncopied, so each of those marks the chat it leaves (`leave`)
 # and the stream, holding that same object, stops showing itself once it sees the mark.
@@ -134,7 +134,7 @@ def respond(
     A `state` without answers (a new chat, perhaps made by `chat_on`) is stored, and the
     sources panel emptied, with the first message: a switch running meanwhile then sees the
     chat is on its collection already. Once the page has left the chat (`leave`: a switch, New
-    chat), nothing more is shown: the answer is still kept, in the
+    chat, a reopened conversation), nothing more is shown: the answer is still kept, in the
     conversation it was asked in."""
     message = (message or "").strip()
     if not message:

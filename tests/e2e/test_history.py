@@ -258,3 +258,35 @@ def test_new_chat_while_an_answer_streams_keeps_it_off_the_new_chat(
     assert _asked(page) == [FIRST]
     assert "September" in page.locator("#nr-chat .bot-row").last.inner_text()
 
+
+def test_opening_a_past_conversation_while_an_answer_streams_keeps_it_off_that_chat(
+        held: tuple[BackgroundServer, Pipeline, HeldLLM], page: Any) -> None:
+    # A kept conversation opened before a new chat's answer is done: the reopened chat shows
+    # its own answers only and goes on in its own conversation; the streaming answer is kept
+    # as a conversation of its own.
+    server, pipeline, llm = held
+    index_dir = pipeline.settings.index_dir
+    llm.release.set()  # the first answer goes straight through
+    page.goto(server.url + "/")
+    page.wait_for_selector("#nr-past input")
+    _ask(page, FIRST)
+    page.click("#nr-clear")
+    page.wait_for_function("document.querySelectorAll('#nr-chat .message-row').length === 0")
+    llm.hold()
+    ask_held(page, llm, SECOND)
+
+    _reopen(page, FIRST, answers=1)
+    assert _asked(page) == [FIRST]
+    llm.release.set()
+    wait_kept(index_dir, page, SECOND)
+    rows = page.locator("#nr-chat .message-row").count()
+    assert (_asked(page), rows) == ([FIRST], 2), page.locator("#nr-chat").inner_text()
+    assert sorted(kept_chats(index_dir, page)) == [("main", [FIRST]), ("main", [SECOND])]
+
+    third = "Who leads Niger's military government?"
+    _ask(page, third)  # a follow-up in the reopened conversation, not in the streamed one
+    assert _asked(page) == [FIRST, third]
+    assert sorted(kept_chats(index_dir, page)) == [("main", [FIRST, third]),
+                                                   ("main", [SECOND])]
+    _reopen(page, SECOND, answers=1)  # the answer finished meanwhile
+    assert _asked(page) == [SECOND]
