@@ -47,6 +47,13 @@ def _chat(pipe: Pipeline, history: History, client: str | None,
     return state
 
 
+def _reopen(pipes: Any, history: History, client: str, conversation: str | None,
+            state: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """Open a kept conversation from the page, leaving `state` (a new chat unless given)."""
+    return history_panel.reopen(pipes, history, client, conversation,
+                                chat.new_state() if state is None else state)
+
+
 def _only(pipe: Pipeline) -> Any:
     """The page's collection lookup when `pipe` is its one archive."""
     return lambda name: pipe
@@ -59,8 +66,7 @@ def test_each_answer_is_kept_and_the_conversation_reopens_exactly_as_shown(
     (kept,) = history.conversations(ME)
     assert (kept.id, kept.title, kept.turns) == (shown["conversation"], QUESTIONS[0], 2)
 
-    chat, sources, copy, state, status, coll = history_panel.reopen(_only(pipe), history, ME,
-                                                                    kept.id)
+    chat, sources, copy, state, status, coll = _reopen(_only(pipe), history, ME, kept.id)
     assert chat == shown["display"]  # the same bubbles, [n] links to each answer's own cards
     assert state == shown
     assert sources == render.sources_panel(shown["panels"])
@@ -82,8 +88,7 @@ def test_a_chat_on_another_collection_reopens_on_it_with_its_own_sources(
     listed = history_panel.past_choices(history, ME)["choices"]
     assert "sports" in listed[0][0]  # the list names it
 
-    chat, sources, _copy, state, status, coll = history_panel.reopen(colls.get, history, ME,
-                                                                     kept.id)
+    chat, sources, _copy, state, status, coll = _reopen(colls.get, history, ME, kept.id)
     assert coll == "sports"  # the page puts its selector back on the chat's archive
     assert chat == shown["display"] and state == shown
     assert "nr-article" in sources and "no longer in the index" not in sources
@@ -96,7 +101,7 @@ def test_a_chat_whose_collection_is_gone_says_so_and_changes_nothing(
         pipe: Pipeline, history: History) -> None:
     conv = history.start(ME, QUESTIONS[0], first=pipe.ask(QUESTIONS[0]), collection="gone")
     colls = Collections(pipe.settings, main=pipe)
-    *skipped, status, coll = history_panel.reopen(colls.get, history, ME, conv)
+    *skipped, status, coll = _reopen(colls.get, history, ME, conv)
     assert "no collection 'gone'" in status
     assert not (pipe.settings.index_dir / "collections" / "gone").exists()
 
@@ -104,7 +109,7 @@ def test_a_chat_whose_collection_is_gone_says_so_and_changes_nothing(
 def test_a_reopened_conversation_goes_on_in_the_same_kept_conversation(
         pipe: Pipeline, history: History) -> None:
     first = _chat(pipe, history, ME, QUESTIONS[:1])
-    state = history_panel.reopen(_only(pipe), history, ME, first["conversation"])[3]
+    state = _reopen(_only(pipe), history, ME, first["conversation"])[3]
     *_, last = chat.respond(pipe, pipe.settings, QUESTIONS[1], state,
                            keep=history_panel.keeper(history, ME))
     assert last[3]["conversation"] == first["conversation"]
@@ -155,6 +160,39 @@ def test_an_answer_streaming_when_the_switch_comes_is_kept_on_its_archive_and_no
     assert (kept.collection, kept.turns) == ("main", 2)
 
 
+def test_an_answer_streaming_when_new_chat_is_clicked_is_kept_and_not_shown(
+        pipe: Pipeline, history: History) -> None:
+    # "New chat" clicked while the second answer is still streaming: the new chat stays
+    # empty, the answer is kept in the conversation it was asked in.
+    on_main = _chat(pipe, history, ME, QUESTIONS[:1])
+    stream = chat.respond(pipe, pipe.settings, QUESTIONS[1], on_main,
+                          keep=history_panel.keeper(history, ME))
+    next(stream), next(stream)  # the question echoed, the answer's first words
+    assert chat.clear_chat(on_main)[3] == chat.new_state()
+    assert list(stream) == [(gr.skip(),) * 5]  # nothing more shown, the last output a no-op
+    (kept,) = history.conversations(ME)
+    assert (kept.id, kept.turns) == (on_main["conversation"], 2)
+
+
+def test_an_answer_streaming_when_a_past_conversation_is_opened_is_kept_and_not_shown(
+        pipe: Pipeline, history: History) -> None:
+    # A kept conversation is opened while a new chat's first answer is still streaming: the
+    # reopened chat shows its own answers only, the streaming one is kept as a conversation
+    # of its own. A reopen that fails leaves the chat, and its stream, alone.
+    past = _chat(pipe, history, ME, QUESTIONS[:1])["conversation"]
+    fresh = chat.new_state("main")
+    stream = chat.respond(pipe, pipe.settings, QUESTIONS[1], fresh,
+                          keep=history_panel.keeper(history, ME))
+    next(stream), next(stream)
+    assert "Choose a conversation" in _reopen(_only(pipe), history, ME, None, fresh)[4]
+    assert "left" not in fresh
+    reopened = _reopen(_only(pipe), history, ME, past, fresh)[3]
+    assert (reopened["conversation"], len(reopened["turns"])) == (past, 2)
+    assert list(stream) == [(gr.skip(),) * 5]
+    kept = {c.title: (c.id == past, c.turns) for c in history.conversations(ME)}
+    assert kept == {QUESTIONS[0]: (True, 1), QUESTIONS[1]: (False, 1)}
+
+
 def test_the_selectors_refresh_on_focus_leaves_a_pick_made_meanwhile_alone(
         pipe: Pipeline, tmp_path: Path) -> None:
     from ui.app import collection_choices
@@ -172,7 +210,7 @@ def test_the_selectors_refresh_on_focus_leaves_a_pick_made_meanwhile_alone(
 
 def test_another_browser_cannot_reopen_or_delete_it(pipe: Pipeline, history: History) -> None:
     conv = _chat(pipe, history, ME, QUESTIONS[:1])["conversation"]
-    *skipped, status, _ = history_panel.reopen(_only(pipe), history, OTHER, conv)
+    *skipped, status, _ = _reopen(_only(pipe), history, OTHER, conv)
     assert "No conversation" in status
     state, status = history_panel.forget(history, OTHER, conv, chat.new_state())
     assert "No conversation" in status

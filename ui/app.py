@@ -182,13 +182,14 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                 return gr.skip()
             return past_choices(history, client_id(request.headers), st.get("conversation"))
 
-        def on_reopen(conv: str | None, name: str, request: gr.Request) -> tuple[Any, ...]:
+        def on_reopen(conv: str | None, name: str, st: dict[str, Any],
+                      request: gr.Request) -> tuple[Any, ...]:
             # The chat goes back on its own archive: the selector and, when that is another
             # one than shown, the Articles tab follow (as a switch by hand does).
             unchanged = (gr.skip(),) * 7
             if history is None:
                 return *(gr.skip(),) * 4, "", *unchanged
-            *shown, kept_on = reopen(pipe, history, client_id(request.headers), conv)
+            *shown, kept_on = reopen(pipe, history, client_id(request.headers), conv, st)
             if not isinstance(kept_on, str) or kept_on == (name or DEFAULT):
                 return *shown, *unchanged
             return (*shown, collection_choices(collections, kept_on),
@@ -221,10 +222,10 @@ def build_ui(pipeline: Pipeline, settings: Settings,
                   **private).then(on_past, [state], [past], **private)
         chatbot.example_select(on_example, [state, since, until, undated, coll], chat_out,
                                **private).then(on_past, [state], [past], **private)
-        clear.click(clear_chat, None, chat_out, **private).then(
+        clear.click(clear_chat, [state], chat_out, **private).then(
             on_past, [state], [past], **private)
         copy.click(None, [copy_box], None, js=COPY_JS, **private)
-        past_open.click(on_reopen, [past, coll],
+        past_open.click(on_reopen, [past, coll, state],
                         [chatbot, sources, copy_box, state, past_status, coll, table, pick,
                          page_label, offset, reader, search], **private)
         past_delete.click(on_forget, [past, state], [state, past_status, past], **private)

@@ -49,13 +49,19 @@ def new_state(collection: str | None = None) -> dict[str, Any]:
 # other to have run: the question goes to the chat of the collection the page sent with it
 # (`chat_on`), and the switch leaves a chat that is on its collection already (`switched`).
 #
-# A switch can also come while an answer is still streaming into the chat it leaves. That
-# answer goes on in the background, is kept in its own archive's conversation (reopened from
-# the kept conversations) and is not cancelled: the journalist asked for it, and a cancel
-# would also hit a question sent with the switch. But it must not write into the new chat.
-# Gradio hands every event of a session the one state object it keeps, uncopied, so the
-# switch marks the chat it leaves ("left") and the stream, holding that same object, stops
-# showing itself once it sees the mark.
+# A switch, "New chat" or a reopened past conversation can also come while an answer is still
+# streaming into the chat on screen. That answer goes on in the background, is kept in the
+# conversation it was asked in (reopened from the kept conversations) and is not cancelled:
+# the journalist asked for it, and a cancel would also hit a question sent with the switch.
+# But it must not write into the chat that replaced it. Gradio hands every event of a session
+# the one state object it keeps, uncopied, so each of those marks the chat it leaves (`leave`)
+# and the stream, holding that same object, stops showing itself once it sees the mark.
+
+
+def leave(state: dict[str, Any]) -> None:
+    """Marks `state` as the chat the page has left for another one: an answer still streaming
+    into it stops showing itself (`respond`), and is still kept."""
+    state["left"] = True
 
 
 def chat_on(state: dict[str, Any], collection: str) -> dict[str, Any]:
@@ -72,7 +78,7 @@ def switched(state: dict[str, Any], collection: str) -> tuple[Any, Any, Any, Any
     touched: a question typed meanwhile stays in it."""
     if state.get("collection") == collection:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    state["left"] = True  # an answer still streaming into it stops showing itself
+    leave(state)
     return [], render.sources_panel([]), "", new_state(collection)
 
 
@@ -113,7 +119,7 @@ def answer_bubble(pipeline: Pipeline, answer: Answer, k: int, question: str,
 
 def _unshown() -> Iterator[tuple[Any, ...]]:
     """The last output of a stream whose chat was left: Gradio sends a generator's last output
-    again when it ends, and that must not be the partial answer it showed before the switch."""
+    again when it ends, and that must not be the partial answer it showed before it was left."""
     yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
 
@@ -127,8 +133,9 @@ def respond(
     stores the answer in the kept history; a failure there is logged, the answer still shown.
     A `state` without answers (a new chat, perhaps made by `chat_on`) is stored, and the
     sources panel emptied, with the first message: a switch running meanwhile then sees the
-    chat is on its collection already. Once a switch has left the chat (`switched`), nothing
-    more is shown: the answer is still kept, in its own archive's conversation."""
+    chat is on its collection already. Once the page has left the chat (`leave`: a switch, New
+    chat, a reopened conversation), nothing more is shown: the answer is still kept, in the
+    conversation it was asked in."""
     message = (message or "").strip()
     if not message:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -196,7 +203,10 @@ def respond(
     yield new_state["display"], sources, render.copy_text(answer), new_state, gr.skip()
 
 
-def clear_chat() -> tuple[Any, ...]:
+def clear_chat(state: dict[str, Any]) -> tuple[Any, ...]:
+    """New chat (chatbot, sources, copy text, state, textbox); `state`, the chat left, is
+    marked (`leave`)."""
+    leave(state)
     return [], render.sources_panel([]), "", new_state(), ""
 
 

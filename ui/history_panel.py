@@ -17,7 +17,7 @@ from rag.history import History
 from rag.pipeline import Pipeline
 from rag.types import Answer
 from ui import render
-from ui.chat import Keeper, answer_bubble, new_state
+from ui.chat import Keeper, answer_bubble, leave, new_state
 
 
 def keeper(history: History, client: str | None, collection: str = DEFAULT) -> Keeper:
@@ -45,11 +45,13 @@ def past_choices(history: History, client: str | None, value: str | None = None)
 
 
 def reopen(pipes: Callable[[str], Pipeline], history: History, client: str | None,
-           conversation_id: str | None) -> tuple[Any, Any, Any, Any, str, Any]:
+           conversation_id: str | None,
+           state: dict[str, Any]) -> tuple[Any, Any, Any, Any, str, Any]:
     """A kept conversation back in the chat: (chatbot, sources, copy text, state, status, its
     collection's name). Each answer is rendered from its stored Answer, citations and source
     cards as before, the articles read from the collection it was asked against (`pipes`
-    opens one by name)."""
+    opens one by name). `state`, the chat it replaces, is marked (`leave`) once it opens: an
+    answer still streaming there is kept, not shown in it."""
     nothing = (gr.skip(),) * 4
     if not conversation_id:
         return *nothing, "Choose a conversation first.", gr.skip()
@@ -61,6 +63,7 @@ def reopen(pipes: Callable[[str], Pipeline], history: History, client: str | Non
         pipeline = pipes(conv.collection)
     except NewsragError as exc:
         return *nothing, str(exc), gr.skip()
+    leave(state)
     state = new_state(conv.collection)
     state["conversation"] = conv.id
     for k, turn in enumerate(conv.turns, start=1):

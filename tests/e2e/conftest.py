@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from rag.generate import Generator
 from rag.pipeline import Pipeline
 from rag.serve import BackgroundServer, free_port, prepare
 from rag.settings import Settings
+from tests.e2e.held import HeldLLM
 from ui.server import create_server_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -30,6 +32,28 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BackgroundS
     pipeline = prepare(settings)
     with BackgroundServer(create_server_app(pipeline, settings, api_key=""), free_port()) as srv:
         yield srv, pipeline
+    pipeline.close()
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory,
+         ) -> Iterator[tuple[BackgroundServer, Pipeline, HeldLLM]]:
+    """A real server whose LLM backend is `HeldLLM` (every collection's pipeline shares the
+    main one's generator), its first reply held. Not `prepare`: its warm-up would be held.
+    One server per test module: a test after the first calls `llm.hold()`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    settings = Settings.load({"index_dir": tmp_path_factory.mktemp("index"),
+                              "backend": "openai-compatible", "llm_model": "held",
+                              "llm_base_url": "http://127.0.0.1:9/v1"}, env={})
+    pipeline = Pipeline(settings)
+    pipeline.ensure_sample_corpus()
+    pipeline.retrieve("warm-up", top_k=1)
+    llm = HeldLLM("15 September", "[1]")
+    pipeline._generator = Generator(llm, n_sources=settings.llm_sources,  # type: ignore[arg-type]
+                                    min_confidence=settings.llm_min_confidence)
+    with BackgroundServer(create_server_app(pipeline, settings, api_key=""), free_port()) as srv:
+        yield srv, pipeline, llm
+    llm.release.set()
     pipeline.close()
 
 

@@ -3,25 +3,16 @@ from and what the Articles tab lists."""
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from rag.generate import Generator
-from rag.history import History
 from rag.pipeline import Pipeline
-from rag.serve import BackgroundServer, free_port
-from rag.settings import Settings
+from rag.serve import BackgroundServer
+from tests.e2e.held import HeldLLM, ask_held, kept_chats, wait_kept
 from tests.e2e.test_browser import _ask
-from ui.clients import COOKIE
-from ui.server import create_server_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -196,17 +187,6 @@ def _pick_and_send(page: Any, name: str, question: str) -> None:
     }""", name)
 
 
-def _kept(index_dir: Path, page: Any) -> list[tuple[str, list[str]]]:
-    """This browser's kept conversations, as the server stored them: (collection, questions)."""
-    client = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
-    history = History.beside(index_dir)
-    try:
-        return [(c.collection, [t.question for t in history.conversation(client, c.id).turns])
-                for c in history.conversations(client)]
-    finally:
-        history.close()
-
-
 def test_a_question_sent_while_the_collection_switches_is_answered_and_kept_on_the_new_one(
         live: tuple[BackgroundServer, Pipeline], page: Any) -> None:
     # A user who picks an archive and types at once: the question goes out while the switch
@@ -239,51 +219,10 @@ def test_a_question_sent_while_the_collection_switches_is_answered_and_kept_on_t
         shown = page.locator("#nr-collection input").input_value().split(" (")[0]
         asked = [q.strip() for q in page.locator("#nr-chat .user-row").all_inner_texts()]
         answered = fact in page.locator("#nr-chat .bot-row").last.inner_text()
-        kept = [c for c in _kept(pipeline.settings.index_dir, page) if question in c[1]]
+        kept = [c for c in kept_chats(pipeline.settings.index_dir, page) if question in c[1]]
         # A new chat on the archive shown, with this question, answered from that archive and
         # kept as a conversation of its own on it.
         assert (shown, asked, answered, kept) == (name, [question], True, [(name, [question])])
-
-
-class HeldLLM:
-    """A model that streams the first words of its reply, then holds the rest until the test
-    lets it go: the answer is on its way, for as long as the test needs."""
-
-    name = "held"
-
-    def __init__(self, first: str, rest: str) -> None:
-        self.first, self.rest = first, rest
-        self.holding = threading.Event()  # the first words are out
-        self.release = threading.Event()
-
-    def complete(self, messages: Sequence[dict[str, str]], max_tokens: int) -> Iterator[str]:
-        words = self.first.split(" ")
-        yield from (w if i == 0 else " " + w for i, w in enumerate(words))
-        if not self.release.is_set():
-            self.holding.set()
-            self.release.wait(timeout=120)  # never a server thread stuck for good
-        yield from (" " + w for w in self.rest.split(" "))
-
-
-@pytest.fixture(scope="module")
-def held(tmp_path_factory: pytest.TempPathFactory,
-         ) -> Iterator[tuple[BackgroundServer, Pipeline, HeldLLM]]:
-    """A real server whose LLM backend is `HeldLLM` (every collection's pipeline shares the
-    main one's generator). Not `prepare`: its warm-up would be held."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    settings = Settings.load({"index_dir": tmp_path_factory.mktemp("index"),
-                              "backend": "openai-compatible", "llm_model": "held",
-                              "llm_base_url": "http://127.0.0.1:9/v1"}, env={})
-    pipeline = Pipeline(settings)
-    pipeline.ensure_sample_corpus()
-    pipeline.retrieve("warm-up", top_k=1)
-    llm = HeldLLM("15 September", "[1]")
-    pipeline._generator = Generator(llm, n_sources=settings.llm_sources,  # type: ignore[arg-type]
-                                    min_confidence=settings.llm_min_confidence)
-    with BackgroundServer(create_server_app(pipeline, settings, api_key=""), free_port()) as srv:
-        yield srv, pipeline, llm
-    llm.release.set()
-    pipeline.close()
 
 
 def test_switching_collection_while_an_answer_streams_keeps_it_off_the_new_chat(
@@ -296,26 +235,17 @@ def test_switching_collection_while_an_answer_streams_keeps_it_off_the_new_chat(
     question = "When must US troops leave Niger?"
     page.goto(server.url + "/")
     _loaded(page)
-    page.fill("#nr-question textarea", question)
-    page.click("#nr-ask")
-    page.wait_for_function(  # streaming: its first words are on screen, the rest held
-        "[...document.querySelectorAll('#nr-chat .bot-row')].at(-1)?.innerText"
-        ".includes('15 September')")
-    assert llm.holding.is_set() and not llm.release.is_set()
+    ask_held(page, llm, question)  # streaming: its first words on screen, the rest held
 
     _choose(page, "sports", listed="Cricket final")
     page.wait_for_function("document.querySelectorAll('#nr-chat .message-row').length === 0")
     llm.release.set()  # the main answer may finish now
-    deadline = time.monotonic() + 60
-    while not [c for c in _kept(pipeline.settings.index_dir, page) if question in c[1]]:
-        assert time.monotonic() < deadline, "the main answer was never kept"
-        time.sleep(0.2)
-    page.wait_for_timeout(1500)  # anything the finished stream still sends has landed
+    wait_kept(pipeline.settings.index_dir, page, question)
     shown = page.locator("#nr-collection input").input_value().split(" (")[0]
     chat = page.locator("#nr-chat").inner_text()
     rows = page.locator("#nr-chat .message-row").count()
     assert (shown, rows, "September" in chat) == ("sports", 0, False), chat
-    assert _kept(pipeline.settings.index_dir, page) == [("main", [question])]
+    assert kept_chats(pipeline.settings.index_dir, page) == [("main", [question])]
 
     # The sports chat is a chat of its own: its first answer, kept on sports.
     cricket = "Who won the cricket final?"
@@ -323,7 +253,7 @@ def test_switching_collection_while_an_answer_streams_keeps_it_off_the_new_chat(
     assert "Zanzibar" in bubble.inner_text()
     asked = [q.strip() for q in page.locator("#nr-chat .user-row").all_inner_texts()]
     assert asked == [cricket]
-    assert sorted(_kept(pipeline.settings.index_dir, page)) == [("main", [question]),
+    assert sorted(kept_chats(pipeline.settings.index_dir, page)) == [("main", [question]),
                                                                 ("sports", [cricket])]
 
     page.click("#nr-past input")  # the main answer, finished meanwhile, reopens on main

@@ -5,6 +5,7 @@ reader."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.serve import BackgroundServer
+from tests.e2e.held import HeldLLM, ask_held, kept_chats, wait_kept
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 FIRST = "When must US troops leave Niger?"
@@ -57,6 +59,24 @@ def _export(index_dir: Path) -> list[dict[str, Any]]:
     done = subprocess.run([str(newsrag), "--index-dir", str(index_dir), "feedback", "export"],
                           capture_output=True, text=True, timeout=120, check=True)
     return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def _asked(page: Any) -> list[str]:
+    """The questions the chat on screen shows."""
+    return [q.strip() for q in page.locator("#nr-chat .user-row").all_inner_texts()]
+
+
+def _reopen(page: Any, title: str, answers: int) -> None:
+    """Open the kept conversation `title`, and wait for its `answers` answers on screen."""
+    page.click("#nr-past input")
+    page.get_by_role("option", name=re.compile("^" + re.escape(title))).click()
+    page.wait_for_function("t => document.querySelector('#nr-past input').value.startsWith(t)",
+                           arg=title)
+    page.click("#nr-past-open")
+    page.wait_for_function(
+        "document.querySelector('#nr-past-status').innerText.includes('Reopened')")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#nr-chat .nr-copy-src').length === n", arg=answers)
 
 
 def test_after_a_reload_the_conversation_is_listed_and_reopens_with_its_citations(
@@ -208,3 +228,65 @@ def test_articles_tab_searches_pages_and_opens_an_article_in_the_reader(
     finally:
         for article_id in added:
             httpx.delete(f"{server.url}/api/articles/{article_id}", timeout=60)
+
+
+def test_new_chat_while_an_answer_streams_keeps_it_off_the_new_chat(
+        held: tuple[BackgroundServer, Pipeline, HeldLLM], page: Any) -> None:
+    # "New chat" clicked before the answer is done: the new chat stays empty; the answer
+    # finishes in the background, is kept in the conversation it was asked in, and reopens.
+    server, pipeline, llm = held
+    llm.hold()
+    index_dir = pipeline.settings.index_dir
+    page.goto(server.url + "/")
+    page.wait_for_selector("#nr-past input")
+    ask_held(page, llm, FIRST)
+
+    page.click("#nr-clear")
+    page.wait_for_function("document.querySelectorAll('#nr-chat .message-row').length === 0")
+    llm.release.set()  # the answer may finish now
+    wait_kept(index_dir, page, FIRST)
+    chat = page.locator("#nr-chat").inner_text()
+    rows = page.locator("#nr-chat .message-row").count()
+    assert (rows, "September" in chat) == (0, False), chat
+    assert kept_chats(index_dir, page) == [("main", [FIRST])]
+
+    _ask(page, SECOND)  # the new chat is one of its own: its first answer, kept apart
+    assert _asked(page) == [SECOND]
+    assert kept_chats(index_dir, page) == [("main", [SECOND]), ("main", [FIRST])]
+
+    _reopen(page, FIRST, answers=1)  # the answer finished meanwhile
+    assert _asked(page) == [FIRST]
+    assert "September" in page.locator("#nr-chat .bot-row").last.inner_text()
+
+
+def test_opening_a_past_conversation_while_an_answer_streams_keeps_it_off_that_chat(
+        held: tuple[BackgroundServer, Pipeline, HeldLLM], page: Any) -> None:
+    # A kept conversation opened before a new chat's answer is done: the reopened chat shows
+    # its own answers only and goes on in its own conversation; the streaming answer is kept
+    # as a conversation of its own.
+    server, pipeline, llm = held
+    index_dir = pipeline.settings.index_dir
+    llm.release.set()  # the first answer goes straight through
+    page.goto(server.url + "/")
+    page.wait_for_selector("#nr-past input")
+    _ask(page, FIRST)
+    page.click("#nr-clear")
+    page.wait_for_function("document.querySelectorAll('#nr-chat .message-row').length === 0")
+    llm.hold()
+    ask_held(page, llm, SECOND)
+
+    _reopen(page, FIRST, answers=1)
+    assert _asked(page) == [FIRST]
+    llm.release.set()
+    wait_kept(index_dir, page, SECOND)
+    rows = page.locator("#nr-chat .message-row").count()
+    assert (_asked(page), rows) == ([FIRST], 2), page.locator("#nr-chat").inner_text()
+    assert sorted(kept_chats(index_dir, page)) == [("main", [FIRST]), ("main", [SECOND])]
+
+    third = "Who leads Niger's military government?"
+    _ask(page, third)  # a follow-up in the reopened conversation, not in the streamed one
+    assert _asked(page) == [FIRST, third]
+    assert sorted(kept_chats(index_dir, page)) == [("main", [FIRST, third]),
+                                                   ("main", [SECOND])]
+    _reopen(page, SECOND, answers=1)  # the answer finished meanwhile
+    assert _asked(page) == [SECOND]
