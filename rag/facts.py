@@ -17,7 +17,6 @@ from rag.language import (
     MONTH_NAMES,
     MONTHS,
     NUMBER_WORDS,
-    OPPOSITE_GROUPS,
     ORDINALS,
     SCALES,
     SPEECH_NOUNS,
@@ -185,12 +184,29 @@ def reports_speech(text: str) -> bool:
 
 # --- words of opposite sense -------------------------------------------------------------------
 
+# Words of opposite sense, as pairs of rough synonym groups. A claim whose word is missing from
+# its source while the source has the opposite word (and no synonym of the claim's word) says
+# the reverse of it: "ends development relations" from "in no way affects the continuation".
+_OPPOSITE_GROUPS = [
+    ("rise increase grow climb gain expand raise higher", "fall decrease decline drop shrink "
+     "reduce lower"),
+    ("begin start launch resume continue", "end stop halt finish suspend"),
+    ("approve accept agree support endorse allow permit", "reject refuse oppose deny ban "
+     "forbid prohibit veto block"),
+    ("win", "lose"),
+    ("confirm", "deny"),
+    ("arrive enter join stay remain", "leave exit quit withdraw"),  # not "depart": Department
+    ("succeed", "fail"),
+    ("legal", "illegal"),
+    ("strengthen improve", "weaken worsen"),
+    ("convict guilty", "acquit innocent"),
+]
 
 
 def _opposites() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
     """stem -> (its own group, the opposite group), as stems."""
     out: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-    for a, b in OPPOSITE_GROUPS:
+    for a, b in _OPPOSITE_GROUPS:
         ga, gb = frozenset(content_terms(a)), frozenset(content_terms(b))
         for t in ga:
             out[t] = (ga | out.get(t, (frozenset(), frozenset()))[0], gb)

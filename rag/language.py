@@ -174,38 +174,6 @@ ANAPHORA = frozenset(
     also too""".split()
 )
 
-# --- lexical relations (verify's checks: rag/verify.py, rag/facts.py) ---
-
-# Plain synonyms of news verbs: a question's word the source says in another of these words
-# is the same claim ("leave" ~ "withdraw", "talks" ~ "discussions").
-SYNONYM_GROUPS = [
-    "leave leaving withdraw withdrawal pull remove removal exit depart quit",
-    "talk talks discuss discussion discussions meet meeting negotiate negotiations",
-    "seize take took taken",
-    "say said state stated announce announced tell told",
-    "begin began started start",
-    "kill killed die died dead",
-    "arrest arrested detain detained",
-]
-
-# Words of opposite sense, as pairs of rough synonym groups. A claim whose word is missing from
-# its source while the source has the opposite word (and no synonym of the claim's word) says
-# the reverse of it: "ends development relations" from "in no way affects the continuation".
-OPPOSITE_GROUPS = [
-    ("rise increase grow climb gain expand raise higher", "fall decrease decline drop shrink "
-     "reduce lower"),
-    ("begin start launch resume continue", "end stop halt finish suspend"),
-    ("approve accept agree support endorse allow permit", "reject refuse oppose deny ban "
-     "forbid prohibit veto block"),
-    ("win", "lose"),
-    ("confirm", "deny"),
-    ("arrive enter join stay remain", "leave exit quit withdraw"),  # not "depart": Department
-    ("succeed", "fail"),
-    ("legal", "illegal"),
-    ("strengthen improve", "weaken worsen"),
-    ("convict guilty", "acquit innocent"),
-]
-
 # The forms of "be".
 BE_FORMS = frozenset("be being been am is are was were".split())
 

@@ -37,7 +37,6 @@ import numpy as np
 
 from rag import facts
 from rag.embed import Embedder, Vectors
-from rag.language import SYNONYM_GROUPS
 from rag.relations import ROLE_WORDS, detached_possessive, misplaced_role, swapped_sides
 from rag.text import normalize, sentence_spans, terms
 
@@ -128,7 +127,18 @@ _CLAUSE = re.compile(r",?\s+(?:and|but|while|whereas|which|who|bringing|adding)\
 _FRAME_EXEMPT = frozenset(terms(
     "be is are was were been has have had do does did get got make made happen happened "
     "thing things way ways reason reasons current currently now still yet also"))
-_SYNONYMS = {t: g for g in (frozenset(terms(x)) for x in SYNONYM_GROUPS) for t in g}
+# Plain synonyms of news verbs: a question's word the source says in another of these words
+# is the same claim ("leave" ~ "withdraw", "talks" ~ "discussions").
+_SYNONYM_GROUPS = [
+    "leave leaving withdraw withdrawal pull remove removal exit depart quit",
+    "talk talks discuss discussion discussions meet meeting negotiate negotiations",
+    "seize take took taken",
+    "say said state stated announce announced tell told",
+    "begin began started start",
+    "kill killed die died dead",
+    "arrest arrested detain detained",
+]
+_SYNONYMS = {t: g for g in (frozenset(terms(x)) for x in _SYNONYM_GROUPS) for t in g}
 MAX_NEW_TERMS = 1  # content words a claim may add that neither its source nor the question has
 
 

@@ -25,7 +25,6 @@ RESOURCES = {
     "ordinals": [{"first", "second", "third"}],
     "negation words": [{"never", "none", "without"}, {"neither", "nor", "cannot"}],
     "stopwords": [{"the", "of", "whom", "whose", "would"}],
-    "synonym and opposite groups": [{"leave", "withdraw", "exit"}, {"rise", "fall"}],
 }
 
 
