@@ -307,17 +307,9 @@ def run(settings: Settings, root: Path, *, out: Path, weeks: str | None = None,
             seconds["extractive"] = seconds.get("extractive", 0.0) + time.perf_counter() - started
         _log(f"[{n}/{len(archives)}] {part.label}: {len(got)} questions, "
              f"{sum(r.right for r in got)} right, {sum(r.abstained for r in got)} abstained")
-        if baseline:
-            from rag.baseline import default_embedding
-
-            base_embed = base_embed or default_embedding()
-            started = time.perf_counter()
-            with tempfile.TemporaryDirectory(prefix="newsrag-rtqa-base-",
-                                             ignore_cleanup_errors=True) as tmp:
-                records.setdefault("baseline", []).extend(
-                    _baseline_records(part, base_embed, Path(tmp)))
-            seconds["baseline"] += time.perf_counter() - started
-        if baseline_llm:
+        for name, wanted in (("baseline", baseline), ("baseline-llm", baseline_llm)):
+            if not wanted:
+                continue
             from rag.baseline import default_embedding
             from rag.llm import make_llm
 
@@ -325,10 +317,10 @@ def run(settings: Settings, root: Path, *, out: Path, weeks: str | None = None,
             started = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="newsrag-rtqa-base-",
                                              ignore_cleanup_errors=True) as tmp:
-                records.setdefault("baseline-llm", []).extend(
-                    _baseline_records(part, base_embed, Path(tmp), make_llm(settings)))
-            seconds["baseline-llm"] = (seconds.get("baseline-llm", 0.0)
-                                       + time.perf_counter() - started)
+                records.setdefault(name, []).extend(_baseline_records(
+                    part, base_embed, Path(tmp),
+                    make_llm(settings) if name == "baseline-llm" else None))
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
     report = build_report(settings, root, archives, records, seconds, builds, weeks=weeks,
                           archive=archive)
     run_dir = write_report(report, out)
