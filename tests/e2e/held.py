@@ -1,9 +1,11 @@
 """Test-only helpers shared by the browser tests: an LLM backend that holds its answer
 mid-stream (`HeldLLM`, served by conftest's `held` fixture, and `ask_held` to send a question
-to it), and what the server kept for the browser under test (`kept_chats`, `wait_kept`)."""
+to it), what the server kept for the browser under test (`kept_chats`, `wait_kept`), and
+reopening a kept conversation (`reopen`)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -59,7 +61,9 @@ def ask_held(page: Any, llm: HeldLLM, question: str) -> None:
     page.wait_for_function(
         "t => [...document.querySelectorAll('#nr-chat .bot-row')].at(-1)?.innerText.includes(t)",
         arg=llm.first)
-    assert llm.holding.is_set() and not llm.release.is_set()
+    # The words are on screen a moment before the server resumes the stream and the model
+    # marks itself held (seen once on a loaded machine): wait for that, do not race it.
+    assert llm.holding.wait(timeout=30) and not llm.release.is_set()
 
 
 def wait_kept(index_dir: Path, page: Any, question: str) -> None:
@@ -70,3 +74,16 @@ def wait_kept(index_dir: Path, page: Any, question: str) -> None:
         assert time.monotonic() < deadline, f"the answer to {question!r} was never kept"
         time.sleep(0.2)
     page.wait_for_timeout(1500)
+
+
+def reopen(page: Any, title: str, answers: int) -> None:
+    """Open the kept conversation `title`, and wait for its `answers` answers on screen."""
+    page.click("#nr-past input")
+    page.get_by_role("option", name=re.compile("^" + re.escape(title))).click()
+    page.wait_for_function("t => document.querySelector('#nr-past input').value.startsWith(t)",
+                           arg=title)
+    page.click("#nr-past-open")
+    page.wait_for_function(
+        "document.querySelector('#nr-past-status').innerText.includes('Reopened')")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#nr-chat .nr-copy-src').length === n", arg=answers)

@@ -11,7 +11,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.serve import BackgroundServer
-from tests.e2e.held import HeldLLM, ask_held, kept_chats, wait_kept
+from tests.e2e.held import HeldLLM, ask_held, kept_chats, reopen, wait_kept
 from tests.e2e.test_browser import _ask
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -256,14 +256,7 @@ def test_switching_collection_while_an_answer_streams_keeps_it_off_the_new_chat(
     assert sorted(kept_chats(pipeline.settings.index_dir, page)) == [("main", [question]),
                                                                 ("sports", [cricket])]
 
-    page.click("#nr-past input")  # the main answer, finished meanwhile, reopens on main
-    page.get_by_role("option", name=re.compile("^" + re.escape(question))).click()
-    page.wait_for_function("q => document.querySelector('#nr-past input').value.startsWith(q)",
-                           arg=question)
-    page.click("#nr-past-open")
+    reopen(page, question, answers=1)  # the main answer, finished meanwhile, reopens on main
     page.wait_for_function(
         "document.querySelector('#nr-collection input').value.startsWith('main')")
-    page.wait_for_function(
-        "q => document.querySelector('#nr-chat').innerText.includes(q)", arg=question)
-    page.wait_for_function("document.querySelectorAll('#nr-chat .nr-copy-src').length === 1")
     assert "September" in page.locator("#nr-chat .bot-row").last.inner_text()

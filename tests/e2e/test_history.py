@@ -5,7 +5,6 @@ reader."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.serve import BackgroundServer
-from tests.e2e.held import HeldLLM, ask_held, kept_chats, wait_kept
+from tests.e2e.held import HeldLLM, ask_held, kept_chats, reopen, wait_kept
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 FIRST = "When must US troops leave Niger?"
@@ -64,19 +63,6 @@ def _export(index_dir: Path) -> list[dict[str, Any]]:
 def _asked(page: Any) -> list[str]:
     """The questions the chat on screen shows."""
     return [q.strip() for q in page.locator("#nr-chat .user-row").all_inner_texts()]
-
-
-def _reopen(page: Any, title: str, answers: int) -> None:
-    """Open the kept conversation `title`, and wait for its `answers` answers on screen."""
-    page.click("#nr-past input")
-    page.get_by_role("option", name=re.compile("^" + re.escape(title))).click()
-    page.wait_for_function("t => document.querySelector('#nr-past input').value.startsWith(t)",
-                           arg=title)
-    page.click("#nr-past-open")
-    page.wait_for_function(
-        "document.querySelector('#nr-past-status').innerText.includes('Reopened')")
-    page.wait_for_function(
-        "n => document.querySelectorAll('#nr-chat .nr-copy-src').length === n", arg=answers)
 
 
 def test_after_a_reload_the_conversation_is_listed_and_reopens_with_its_citations(
@@ -254,7 +240,7 @@ def test_new_chat_while_an_answer_streams_keeps_it_off_the_new_chat(
     assert _asked(page) == [SECOND]
     assert kept_chats(index_dir, page) == [("main", [SECOND]), ("main", [FIRST])]
 
-    _reopen(page, FIRST, answers=1)  # the answer finished meanwhile
+    reopen(page, FIRST, answers=1)  # the answer finished meanwhile
     assert _asked(page) == [FIRST]
     assert "September" in page.locator("#nr-chat .bot-row").last.inner_text()
 
@@ -275,7 +261,7 @@ def test_opening_a_past_conversation_while_an_answer_streams_keeps_it_off_that_c
     llm.hold()
     ask_held(page, llm, SECOND)
 
-    _reopen(page, FIRST, answers=1)
+    reopen(page, FIRST, answers=1)
     assert _asked(page) == [FIRST]
     llm.release.set()
     wait_kept(index_dir, page, SECOND)
@@ -288,5 +274,5 @@ def test_opening_a_past_conversation_while_an_answer_streams_keeps_it_off_that_c
     assert _asked(page) == [FIRST, third]
     assert sorted(kept_chats(index_dir, page)) == [("main", [FIRST, third]),
                                                    ("main", [SECOND])]
-    _reopen(page, SECOND, answers=1)  # the answer finished meanwhile
+    reopen(page, SECOND, answers=1)  # the answer finished meanwhile
     assert _asked(page) == [SECOND]
