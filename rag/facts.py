@@ -17,6 +17,7 @@ from rag.language import (
     MONTH_NAMES,
     MONTHS,
     NUMBER_WORDS,
+    OPPOSITES,
     ORDINALS,
     SCALES,
     SPEECH_NOUNS,
@@ -106,13 +107,13 @@ def name_present(name: str, text_norm: str) -> bool:
 # --- negation ----------------------------------------------------------------------------------
 
 _NEGATION = negation()
-# Negation words that bound a fact rather than deny it: "no later than 15 September".
+# Negation words that bound a fact rather than deny it: "no later than 1 March".
 _NOT_NEGATION = bounds()
 
 
 def _without_bounds(text: str) -> str:
     """The text without "no later than"-style bounds (double quotes removed first: a source
-    may quote “no later” than 15 September)."""
+    may quote “no later” than 1 March)."""
     return _NOT_NEGATION.sub(" ", re.sub(r"[\"“”]", "", text))
 
 
@@ -156,7 +157,7 @@ def covered(term: str, source_terms: set[str]) -> bool:
     """Is `term` among `source_terms`, or a word that shares a long prefix with one?"""
     if term in source_terms:
         return True
-    # withdraw ~ withdrawal, militari ~ military: a long shared prefix is the same word.
+    # elect ~ election, militari ~ military: a long shared prefix is the same word.
     return len(term) >= 5 and any(s[:5] == term[:5] and (s.startswith(term) or term.startswith(s))
                                   for s in source_terms)
 
@@ -184,29 +185,15 @@ def reports_speech(text: str) -> bool:
 
 # --- words of opposite sense -------------------------------------------------------------------
 
-# Words of opposite sense, as pairs of rough synonym groups. A claim whose word is missing from
-# its source while the source has the opposite word (and no synonym of the claim's word) says
-# the reverse of it: "ends development relations" from "in no way affects the continuation".
-_OPPOSITE_GROUPS = [
-    ("rise increase grow climb gain expand raise higher", "fall decrease decline drop shrink "
-     "reduce lower"),
-    ("begin start launch resume continue", "end stop halt finish suspend"),
-    ("approve accept agree support endorse allow permit", "reject refuse oppose deny ban "
-     "forbid prohibit veto block"),
-    ("win", "lose"),
-    ("confirm", "deny"),
-    ("arrive enter join stay remain", "leave exit quit withdraw"),  # not "depart": Department
-    ("succeed", "fail"),
-    ("legal", "illegal"),
-    ("strengthen improve", "weaken worsen"),
-    ("convict guilty", "acquit innocent"),
-]
+# A claim whose word is missing from its source while the source has a word of the opposite
+# sense (and no word of the claim's own group) says the reverse of it: "the talks ended" from
+# "the talks will continue". The groups are rag.language.OPPOSITES.
 
 
 def _opposites() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
     """stem -> (its own group, the opposite group), as stems."""
     out: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-    for a, b in _OPPOSITE_GROUPS:
+    for a, b in OPPOSITES:
         ga, gb = frozenset(content_terms(a)), frozenset(content_terms(b))
         for t in ga:
             out[t] = (ga | out.get(t, (frozenset(), frozenset()))[0], gb)

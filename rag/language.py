@@ -3,11 +3,11 @@ the reader, the verifier and the eval: the one copy of each.
 
 Only facts about the language live here (stopwords and abbreviations, month and weekday names,
 the words that introduce a publication date, number words and ordinals, quantity qualifiers,
-negation, irregular past forms, the verbs that report speech, answer normalisation); never the
-words of one story. A module that needs another form of one (the digits of a number word, a
-regex of the negators) derives it from the definition here rather than writing the list again
-(`tests/test_language_resources.py`). Thresholds and the word lists of one check tuned on its
-own pairs stay with the check.
+negation, irregular past forms, the verbs that report speech, words of opposite sense, answer
+normalisation); never the words of one story. A module that needs another form of one (the
+digits of a number word, a regex of the negators) derives it from the definition here rather
+than writing the list again (`tests/test_language_resources.py`). Thresholds and the word lists
+of one check tuned on its own pairs stay with the check.
 """
 
 from __future__ import annotations
@@ -172,6 +172,23 @@ SPEECH_NOUNS = frozenset({"statement", "announcement", "report", "interview"})
 ANAPHORA = frozenset(
     """he she it they them his her its their theirs him this that these those there then such same
     also too""".split()
+)
+
+# Words of opposite sense, as pairs of rough synonym groups: a claim that says "rose" of what
+# its source says "fell" reverses it (rag/facts.py `reversed_term`). General English pairs of
+# change, start and stop, consent and refusal, outcome and verdict; no verb of one story.
+OPPOSITES = (
+    ("rise increase grow climb gain expand raise higher",
+     "fall decrease decline drop shrink reduce lower"),
+    ("begin start launch resume continue", "end stop halt finish suspend"),
+    ("approve accept agree support endorse allow permit",
+     "reject refuse oppose deny ban forbid prohibit veto block"),
+    ("win", "lose"),
+    ("confirm", "deny"),
+    ("succeed", "fail"),
+    ("legal", "illegal"),
+    ("strengthen improve", "weaken worsen"),
+    ("convict guilty", "acquit innocent"),
 )
 
 # The forms of "be".

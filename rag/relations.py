@@ -1,6 +1,6 @@
 """Who is who, and who did what to whom: checks that a claim keeps its names in the roles and
 on the sides its source gives them. Lexical coverage and embeddings miss these (every word of
-"Freedonia asked Sylvania to withdraw" is in "Sylvania asked Freedonia to withdraw", cosine
+"Freedonia asked Sylvania to leave" is in "Sylvania asked Freedonia to leave", cosine
 0.94),
 so rag/verify.py runs them as hard checks.
 
@@ -36,7 +36,7 @@ def misplaced_role(claim: str, source: str, names: set[str]) -> tuple[str, str] 
             continue
         person = []
         prev = w
-        for nxt in c_words[i + 1:i + 6]:  # "Deputy Secretary of State Kurt Campbell"
+        for nxt in c_words[i + 1:i + 6]:  # "Vice Minister of State Jane Doe"
             if nxt in names and stem(nxt) not in ROLE_WORDS:
                 if prev != "of":  # "minister of Freedonia" names a country, not the minister
                     person.append(nxt)
@@ -75,8 +75,8 @@ _PASSIVE = BE_FORMS - {"am"}
 
 def swapped_sides(claim: str, source: str, names: set[str]) -> tuple[str, str, str] | None:
     """(name, word, name) when the claim puts two names on the opposite sides of a word from
-    where the source puts them: "Freedonia asked Sylvania to withdraw" from "Sylvania asked
-    Freedonia to withdraw". A passive claim ("X was condemned by Y") is read the other way
+    where the source puts them: "Freedonia asked Sylvania to leave" from "Sylvania asked
+    Freedonia to leave". A passive claim ("X was condemned by Y") is read the other way
     round. Only words and names that occur once in each are compared. When several pairs
     swap, the first word in the claim and, around it, the first names in the claim are named."""
     c_words, s_words = words(claim), words(source)

@@ -25,6 +25,7 @@ RESOURCES = {
     "ordinals": [{"first", "second", "third"}],
     "negation words": [{"never", "none", "without"}, {"neither", "nor", "cannot"}],
     "stopwords": [{"the", "of", "whom", "whose", "would"}],
+    "words of opposite sense": [{"increase", "decrease"}, {"approve", "reject"}],
 }
 
 

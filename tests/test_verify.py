@@ -38,8 +38,14 @@ def test_every_pair_cites_a_real_sentence_of_a_sample_article() -> None:
         assert r["source"] in (articles / r["doc"]).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if not r["supported"]],
-                         ids=lambda r: f"{r['kind']}:{r['claim'][:40]}")
+def _unsupported_rows() -> list[object]:
+    """The unsupported pairs; one the verifier no longer catches, since the rule that did was
+    fitted to the story, is an expected failure that says why (and fails if it passes)."""
+    return [pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=r["known_miss"]))
+            if r.get("known_miss") else r for r in ROWS if not r["supported"]]
+
+
+@pytest.mark.parametrize("row", _unsupported_rows(), ids=lambda r: f"{r['kind']}:{r['claim'][:40]}")
 def test_hard_checks_alone_reject_swaps_negations_and_additions(row: dict[str, str]) -> None:
     """Without embeddings (the weakest setting), no swapped number, date or name, no negation,
     no flipped verb and no added clause may pass."""
@@ -64,14 +70,15 @@ def test_the_second_heldout_set_measures_what_it_measured(real_embedder: Embedde
     question's frame forced onto a source, added qualifiers, swapped relations). The rules
     before it: precision 0.56; the question/role/attribution rules: 0.69; after tuning on it
     (at most one new word, role next to its name, synonyms, names that swap sides of a word):
-    0.86, recall 0.78. A regression fails here."""
+    0.86, recall 0.78; without the synonym table (written for the sample story): 0.89, 0.75.
+    A regression fails here."""
     claims = real_embedder.embed([r["claim"] for r in ROWS2])
     sources = real_embedder.embed([r["source"] for r in ROWS2])
     kept = [r["supported"] for i, r in enumerate(ROWS2)
             if support(r["claim"], Source(r["source"], r["title"], r["date"], sources[i]),
                        claims[i], r["question"]).ok]
     assert sum(kept) / len(kept) >= 0.86, (sum(kept), len(kept))
-    assert sum(kept) / sum(r["supported"] for r in ROWS2) >= 0.78
+    assert sum(kept) / sum(r["supported"] for r in ROWS2) >= 0.75
 
 
 def test_the_question_frame_forced_onto_a_source_is_rejected() -> None:
@@ -81,12 +88,20 @@ def test_the_question_frame_forced_onto_a_source_is_rejected() -> None:
     bad = support("The group organising the protest was government officials and thousands "
                   "of demonstrators.", src, question=q)
     assert not bad.ok and "question" in bad.reason
-    # The same words are fine when the source says them, or a plain synonym of them.
+    # The same words are fine when the source says them.
     assert support("Government officials and thousands of demonstrators gathered at a protest "
                    "in Niamey.", src, question=q).ok
+
+
+def test_the_question_word_must_be_the_sources_own_word_not_a_synonym_from_a_table() -> None:
+    # No table of synonyms: "talks" for "discussions" was one, written for a sample sentence.
+    # A paraphrase of the question's word costs the sentence (recall), never a false citation.
     talks = Source("The country’s transitional leader, Abdourahamane Tchiani, engaged in "
                    "discussions with Russian President Vladimir Putin last month.")
-    assert support("Tchiani had talks with Russian President Vladimir Putin.", talks,
+    said = support("Tchiani had talks with Russian President Vladimir Putin.", talks,
+                   question="Which Russian leader did Tchiani have talks with?")
+    assert not said.ok and "question's word" in said.reason
+    assert support("Tchiani engaged in discussions with Russian President Vladimir Putin.", talks,
                    question="Which Russian leader did Tchiani have talks with?").ok
 
 
