@@ -144,34 +144,30 @@ def test_the_switch_starts_a_new_chat_unless_a_question_already_started_it_there
     assert chat.switched(asked_first, "sports") == (gr.skip(),) * 4  # its answer stays
 
 
-def test_an_answer_streaming_when_the_switch_comes_is_kept_on_its_archive_and_not_shown(
-        pipe: Pipeline, history: History) -> None:
-    # The switch runs while the main answer is still streaming (Gradio hands both events the
-    # session's one state): nothing the stream yields after it may reach the new chat.
+# Leaving a chat while its answer still streams (Gradio hands both events the session's one
+# state): switching the collection, or clicking "New chat". What the leaving event yields for
+# the chat's state, and what that state must be.
+LEAVES = {
+    "switch collection": (lambda s: chat.switched(s, "sports")[3], chat.new_state("sports")),
+    "new chat": (lambda s: chat.clear_chat(s)[3], chat.new_state()),
+}
+
+
+@pytest.mark.parametrize("leave", sorted(LEAVES))
+def test_an_answer_streaming_when_the_chat_is_left_is_kept_where_asked_and_not_shown(
+        pipe: Pipeline, history: History, leave: str) -> None:
     on_main = _chat(pipe, history, ME, QUESTIONS[:1])
     stream = chat.respond(pipe, pipe.settings, QUESTIONS[1], on_main,
                           keep=history_panel.keeper(history, ME))
     next(stream), next(stream)  # the question echoed, the answer's first words
-    assert chat.switched(on_main, "sports")[3] == chat.new_state("sports")
-    # One last output that changes nothing: Gradio sends a stream's last output again when
-    # it ends, so a partial answer yielded last would come back.
+    left, fresh = LEAVES[leave]
+    assert left(on_main) == fresh
+    # Nothing the stream yields after it may reach the new chat, and its last output changes
+    # nothing: Gradio sends a stream's last output again when it ends, so a partial answer
+    # yielded last would come back.
     assert list(stream) == [(gr.skip(),) * 5]
-    (kept,) = history.conversations(ME)  # finished, and kept as main's second answer
-    assert (kept.collection, kept.turns) == ("main", 2)
-
-
-def test_an_answer_streaming_when_new_chat_is_clicked_is_kept_and_not_shown(
-        pipe: Pipeline, history: History) -> None:
-    # "New chat" clicked while the second answer is still streaming: the new chat stays
-    # empty, the answer is kept in the conversation it was asked in.
-    on_main = _chat(pipe, history, ME, QUESTIONS[:1])
-    stream = chat.respond(pipe, pipe.settings, QUESTIONS[1], on_main,
-                          keep=history_panel.keeper(history, ME))
-    next(stream), next(stream)  # the question echoed, the answer's first words
-    assert chat.clear_chat(on_main)[3] == chat.new_state()
-    assert list(stream) == [(gr.skip(),) * 5]  # nothing more shown, the last output a no-op
-    (kept,) = history.conversations(ME)
-    assert (kept.id, kept.turns) == (on_main["conversation"], 2)
+    (kept,) = history.conversations(ME)  # finished, kept as the second answer where asked
+    assert (kept.id, kept.collection, kept.turns) == (on_main["conversation"], "main", 2)
 
 
 def test_an_answer_streaming_when_a_past_conversation_is_opened_is_kept_and_not_shown(
