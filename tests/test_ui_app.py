@@ -189,6 +189,29 @@ def test_an_answer_streaming_when_a_past_conversation_is_opened_is_kept_and_not_
     assert kept == {QUESTIONS[0]: (True, 1), QUESTIONS[1]: (False, 1)}
 
 
+def test_reopening_the_conversation_whose_answer_is_streaming_keeps_it_on_screen(
+        pipe: Pipeline, history: History) -> None:
+    # The chat on screen is a kept conversation and its second answer is streaming; the user
+    # picks that same conversation in the history and clicks Reopen. Reopening it would show
+    # it without the answer on its way (not kept yet) and drop the stream from the page: the
+    # chat stays as it is, the stream still ends in it, and the status says why.
+    on_main = _chat(pipe, history, ME, QUESTIONS[:1])
+    conv = on_main["conversation"]
+    stream = chat.respond(pipe, pipe.settings, QUESTIONS[1], on_main,
+                          keep=history_panel.keeper(history, ME))
+    next(stream), next(stream)
+    *outputs, status, collection = _reopen(_only(pipe), history, ME, conv, on_main)
+    assert outputs == [gr.skip()] * 4 and collection == gr.skip()
+    assert "open already" in status and "left" not in on_main
+    *_, last = list(stream)
+    shown, _, _, state, _ = last
+    assert (state["conversation"], len(state["turns"])) == (conv, 4)
+    assert shown == state["display"] and len(shown) == 4
+    # Once the answer has arrived, Reopen opens it again as usual, both answers in it.
+    reopened = _reopen(_only(pipe), history, ME, conv, state)[3]
+    assert (reopened["conversation"], len(reopened["turns"])) == (conv, 4)
+
+
 def test_the_selectors_refresh_on_focus_leaves_a_pick_made_meanwhile_alone(
         pipe: Pipeline, tmp_path: Path) -> None:
     from ui.app import collection_choices

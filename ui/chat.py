@@ -150,8 +150,26 @@ def respond(
         return
     display = [*state.get("display", []), {"role": "user", "content": render.md_escape(message)}]
     bubble = {"role": "assistant", "content": "…"}
-    yield [*display, bubble], *started, ""
+    state["streaming"] = True  # from the echo until the answer is in: see `streaming`
+    try:
+        yield [*display, bubble], *started, ""
+        yield from _answer(pipeline, settings, message, state, turns, display, since, until,
+                           inline, include_undated, keep)
+    finally:
+        state.pop("streaming", None)
 
+
+def streaming(state: dict[str, Any]) -> bool:
+    """Whether an answer is still on its way into the chat `state` (shown or not)."""
+    return bool(state.get("streaming"))
+
+
+def _answer(
+    pipeline: Pipeline, settings: Settings, message: str, state: dict[str, Any],
+    turns: list[Turn], display: list[dict[str, Any]], since: str | None, until: str | None,
+    inline: bool, include_undated: bool | None, keep: Keeper | None,
+) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+    """`respond` once the question is echoed: the answer as it grows, then kept and shown."""
     text, answer = "", None
     # Left unsaid, the include_undated setting decides.
     undated: dict[str, Any] = (

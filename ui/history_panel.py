@@ -17,7 +17,7 @@ from rag.history import History
 from rag.pipeline import Pipeline
 from rag.types import Answer
 from ui import render
-from ui.chat import Keeper, answer_bubble, leave, new_state
+from ui.chat import Keeper, answer_bubble, leave, new_state, streaming
 
 
 def keeper(history: History, client: str | None, collection: str = DEFAULT) -> Keeper:
@@ -63,6 +63,11 @@ def reopen(pipes: Callable[[str], Pipeline], history: History, client: str | Non
         pipeline = pipes(conv.collection)
     except NewsragError as exc:
         return *nothing, str(exc), gr.skip()
+    if state.get("conversation") == conv.id and streaming(state):
+        # It is the chat on screen, its next answer on the way and not kept yet: reopened
+        # now it would show without that answer, and the answer would not be shown.
+        status = f"“{conv.title}” is open already; its answer is on its way."
+        return *nothing, render.md_escape(status), gr.skip()
     leave(state)
     state = new_state(conv.collection)
     state["conversation"] = conv.id
