@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,7 @@ def rtqa_main(args: argparse.Namespace) -> int:
         parse_reply,
         prompt_order,
         read_reply,
+        reply_confidence,
         select_evidence,
     )
     from rag.llm import LocalLLM
@@ -187,6 +189,7 @@ def rtqa_main(args: argparse.Namespace) -> int:
             first = None
             final: Answer | None = None
             deltas: list[str] = []
+            tokens: list[Any] = []
             for part in gen.stream(q.question, extractive, ranked):
                 if first is None:
                     first = (time.perf_counter() - started) * 1000
@@ -194,12 +197,15 @@ def rtqa_main(args: argparse.Namespace) -> int:
                     final = part
                 else:
                     deltas.append(part)
+                    tokens.extend(getattr(part, "logprobs", ()))
             total = (time.perf_counter() - started) * 1000
             assert final is not None
             evidence = prompt_order(select_evidence(ranked, gen.n_sources))
             t = llm.last_timings() if isinstance(llm, LocalLLM) else {}
             reply = "".join(deltas)
             reading = read_reply(parse_reply(reply), evidence, q.question)
+            conf = reply_confidence(tokens)
+            reading = replace(reading, confidence=conf)
             kept.append((extractive, evidence, reading, q))
             shown = final.short_answer.text if final.short_answer else None
             if final.short_answer is not None:  # the invariant: a span of its citation
@@ -226,6 +232,7 @@ def rtqa_main(args: argparse.Namespace) -> int:
                 "llm_right": rtqa.judge(shown or reading.reply.text, q)
                 if reading.support else None,
                 "load1": os.getloadavg()[0],
+                "llm_confidence": asdict(conf) if conf is not None else None,
             })
             if out is not None:
                 out.write(json.dumps(rows[-1]) + "\n")
@@ -258,6 +265,7 @@ def rtqa_main(args: argparse.Namespace) -> int:
 def _policies(gen: Any, kept: list[Any]) -> None:
     """Right / wrong / abstained for each joint abstention policy, from the one pass."""
     from rag.eval import rtqa
+    from rag.generate import Generator
 
     def score(answers: list[Any]) -> str:
         n = len(answers)
@@ -285,6 +293,14 @@ def _policies(gen: Any, kept: list[Any]) -> None:
             label = (f"NONE abstains{'' if override > 1 else f' unless conf >= {override}'}"
                      f"{f', answer needs conf >= {floor}' if floor else ''}")
             print(f"{label:<54}" + score(answers))
+    if gen.answer_model is not None:  # the learned P(right) (rag/confidence.py), per threshold
+        for t in (0.2, 0.25, 0.3, 0.35, 0.4):
+            g = Generator(gen.llm, n_sources=gen.n_sources, answer_model=gen.answer_model,
+                          answer_threshold=t)
+            answers = [(g.compose(e, ev, rd, {}), q) for e, ev, rd, q in kept]
+            default = " (the default)" if t == gen.answer_threshold else ""
+            print(f"{f'NONE abstains, answer needs P(right) >= {t}{default}':<54}"
+                  + score(answers))
 
 
 def policies_from_report(path: Path) -> int:

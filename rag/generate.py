@@ -36,10 +36,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from rag.cite import ABSTAIN_TEXT, Candidate, citation_for
+from rag.confidence import AnswerModel, ReplyConfidence, reply_confidence
 from rag.dates import display_date
 from rag.errors import BackendError
 from rag.language import STOPWORDS
-from rag.llm import LLM, Message
+from rag.llm import LLM, Delta, Message, TokenLogprob
 from rag.settings import Settings
 from rag.text import terms
 from rag.types import Answer, ShortAnswer, Turn
@@ -68,10 +69,11 @@ SHORT_WORDS = 12  # a longer "short answer" is a sentence: checked, cited, not s
 # Abstention, decided jointly (bench/llm_latency.py --rtqa: one pass of the local model over
 # RealTimeQA questions, recomputed per policy): the model's NONE stands unless the extractive
 # reader is at least `none_override` confident (overriding it only added a wrong
-# answer: off), and a supported model answer stands unless the reader's confidence is below
-# `min_confidence` (setting `llm_min_confidence`, chosen on 2024-11, 150 questions: floor 0
-# gave 17.3% right / 43.3% wrong, 0.15 14.0/16.0, 0.2 12.0/13.3, 0.3 8.0/9.3; the reader
-# alone 10.0/16.0).
+# answer: off), and a supported model answer stands unless its P(right) (rag/confidence.py,
+# for the model it was fitted on) is below `answer_threshold` (setting llm_answer_threshold),
+# or, for other models, unless the reader's confidence is below `min_confidence` (setting
+# `llm_min_confidence`, chosen on 2024-11, 150 questions: floor 0 gave 17.3% right / 43.3%
+# wrong, 0.15 14.0/16.0, 0.2 12.0/13.3, 0.3 8.0/9.3; the reader alone 10.0/16.0).
 NONE_OVERRIDE = 1.01  # > 1: NONE always abstains
 MIN_CONFIDENCE = 0.0  # the Generator's own default; the pipeline passes the setting
 
@@ -275,6 +277,7 @@ class Reading:
     span: tuple[int, int] | None
     repaired: bool  # the supporting sentence is not one the model numbered
     reason: str
+    confidence: ReplyConfidence | None = None  # from the reply's token probabilities, if known
 
 
 def read_reply(reply: Reply, evidence: Sequence[Candidate], question: str) -> Reading:
@@ -311,19 +314,25 @@ class Generator:
 
     Abstention is joint: the model's NONE abstains unless the extractive reader's confidence is
     at least `none_override` (then the extractive answer stands); a supported answer abstains
-    when that confidence is below `min_confidence`; an unsupported one gives the extractive
-    answer, or abstains when the extractive reader did."""
+    when `answer_model`'s P(right), from that confidence and the reply's token probabilities,
+    is below `answer_threshold`, or, with no answer model or no token probabilities, when that
+    confidence is below `min_confidence`; an unsupported one gives the extractive answer, or
+    abstains when the extractive reader did."""
 
     def __init__(self, llm: LLM, *, max_tokens: int = REPLY_TOKENS,
                  n_sources: int = EVIDENCE_SENTENCES, fallback: bool = True,
                  none_override: float = NONE_OVERRIDE,
-                 min_confidence: float = MIN_CONFIDENCE) -> None:
+                 min_confidence: float = MIN_CONFIDENCE,
+                 answer_model: AnswerModel | None = None,
+                 answer_threshold: float = 0.0) -> None:
         self.llm = llm
         self.max_tokens = max_tokens
         self.n_sources = n_sources
         self.fallback = fallback
         self.none_override = none_override
         self.min_confidence = min_confidence
+        self.answer_model = answer_model
+        self.answer_threshold = answer_threshold
 
     @property
     def name(self) -> str:
@@ -366,15 +375,17 @@ class Generator:
         timings = dict(extractive.timings_ms)
         t0 = time.perf_counter()
         parts: list[str] = []
+        tokens: list[TokenLogprob] = []
         try:
             messages = build_messages(question, evidence, extractive.as_of)
             for delta in self.llm.complete(messages, self.max_tokens):
                 if not parts:
                     timings["first_token"] = timings.get("total", 0.0) + _ms(t0)
+                tokens.extend(getattr(delta, "logprobs", ()))
                 head, newline, _ = delta.partition("\n")
                 if newline and (parts or head.strip()):
                     parts.append(head)
-                    yield head
+                    yield Delta(head, getattr(delta, "logprobs", ()))
                     break  # the first line is the whole reply: stop generating
                 parts.append(delta)
                 yield delta
@@ -387,7 +398,8 @@ class Generator:
             return
         timings["generate"] = _ms(t0)
         t1 = time.perf_counter()
-        reading = read_reply(parse_reply("".join(parts)), evidence, question)
+        reading = replace(read_reply(parse_reply("".join(parts)), evidence, question),
+                          confidence=reply_confidence(tokens))
         timings["verify"] = _ms(t1)
         timings["total"] = timings.get("total", 0.0) + _ms(t0)
         yield self.compose(extractive, evidence, reading, timings)
@@ -406,7 +418,14 @@ class Generator:
             if extractive.abstained:
                 return _abstain(extractive, timings, removed)
             return replace(extractive, removed=removed, timings_ms=timings)
-        if confidence < self.min_confidence:
+        if self.answer_model is not None and reading.confidence is not None:
+            p = self.answer_model.probability(confidence, reading.confidence)
+            if p < self.answer_threshold:
+                removed = (f"{reading.reply.text} (P(right) {p:.2f}, from the reader's "
+                           f"confidence and the model's token probabilities, is below "
+                           f"{self.answer_threshold:.2f})",)
+                return _abstain(extractive, timings, removed)
+        elif confidence < self.min_confidence:
             removed = (f"{reading.reply.text} (the reader's confidence {confidence:.2f} is "
                        f"below {self.min_confidence:.2f})",)
             return _abstain(extractive, timings, removed)

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,11 +34,61 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 
 
+# The alternatives asked for at each generated token: enough to see how much probability the
+# model gave a reply's other first words (NONE among them), few enough to cost nothing.
+TOP_LOGPROBS = 5
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its text, natural-log probability, and the most likely
+    alternatives at its position (token, logprob), the token itself among them."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+class Delta(str):
+    """A text delta that also carries its tokens' log-probabilities, when the backend
+    reports them (the local model does; an OpenAI-compatible server that sends `logprobs`
+    does). It is a `str`: callers that only read text need not know."""
+
+    logprobs: tuple[TokenLogprob, ...]
+
+    def __new__(cls, text: str, logprobs: tuple[TokenLogprob, ...] = ()) -> Delta:
+        obj = super().__new__(cls, text)
+        obj.logprobs = logprobs
+        return obj
+
+
+def parse_logprobs(choice: Any) -> tuple[TokenLogprob, ...]:
+    """The tokens of one streamed choice in OpenAI's format (`logprobs.content[]` with
+    `token`, `logprob`, `top_logprobs[]`); () when absent or malformed."""
+    logprobs = choice.get("logprobs") if isinstance(choice, dict) else None
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    out: list[TokenLogprob] = []
+    for tok in content if isinstance(content, list) else []:
+        try:
+            top = tuple((str(t["token"]), float(t["logprob"]))
+                        for t in tok.get("top_logprobs") or [])
+            out.append(TokenLogprob(str(tok["token"]), float(tok["logprob"]), top))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return ()
+    return tuple(out)
+
+
+def _delta(choice: Any) -> Delta | None:
+    content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+    return Delta(str(content), parse_logprobs(choice)) if content else None
+
+
 class LLM(Protocol):
     name: str
 
     def complete(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
-        """Yield the reply's text deltas as they are generated (greedy decoding)."""
+        """Yield the reply's text deltas as they are generated (greedy decoding); a backend
+        that knows its tokens' probabilities yields them as `Delta`s."""
         ...
 
 
@@ -157,9 +208,9 @@ class OpenAICompatibleLLM(_HTTPBackend):
                 raise BackendError(f"The {self.name} server at {self.base_url} failed: "
                                    f"{event['error']}")
             for choice in event.get("choices") or []:
-                delta = (choice.get("delta") or {}).get("content")
+                delta = _delta(choice)
                 if delta:
-                    yield str(delta)
+                    yield delta
 
 
 class OllamaLLM(_HTTPBackend):
@@ -259,7 +310,8 @@ class LocalLLM:
         # timings_per_token: llama.cpp's timings ride on every chunk, so a request the caller
         # stops early (a short answer is complete) still says what it read and reused.
         request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0,
-                   "stream": True, "timings_per_token": True}
+                   "stream": True, "timings_per_token": True, "logprobs": True,
+                   "top_logprobs": TOP_LOGPROBS}
         # handle_chat_completions blocks and calls back per chunk: run it in a thread and hand
         # the chunks over a queue, so that the caller can stream and time out.
         chunks: queue.Queue[Any] = queue.Queue()
@@ -305,9 +357,9 @@ class LocalLLM:
                 if isinstance(item, dict) and "error" in item:
                     raise BackendError(f"llama.cpp failed: {item['error']}")
                 for choice in (item.get("choices") or []) if isinstance(item, dict) else []:
-                    delta = (choice.get("delta") or {}).get("content")
+                    delta = _delta(choice)
                     if delta:
-                        yield str(delta)
+                        yield delta
         finally:
             cancelled.set()  # a consumer that stops early (or times out) stops generation
             if not timed_out:
@@ -322,16 +374,18 @@ class LocalLLM:
 class ScriptedLLM:
     """Replies with fixed texts in turn, word by word; records the messages it was sent.
 
-    `delay_s` before the first token simulates a slow model; `error` simulates a failure."""
+    `delay_s` before the first token simulates a slow model; `error` simulates a failure;
+    `logprob`, when set, is every word's log-probability (a backend that reports them)."""
 
     name = "scripted"
 
     def __init__(self, *replies: str, delay_s: float = 0.0,
-                 error: BackendError | None = None) -> None:
+                 error: BackendError | None = None, logprob: float | None = None) -> None:
         self.replies = list(replies) or [""]
         self.calls: list[list[Message]] = []
         self.delay_s = delay_s
         self.error = error
+        self.logprob = logprob
 
     def complete(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
         self.calls.append(list(messages))
@@ -341,4 +395,8 @@ class ScriptedLLM:
             raise self.error
         reply = self.replies[min(len(self.calls) - 1, len(self.replies) - 1)]
         for i, word in enumerate(reply.split(" ")):
-            yield word if i == 0 else " " + word
+            piece = word if i == 0 else " " + word
+            if self.logprob is None:
+                yield piece
+            else:
+                yield Delta(piece, (TokenLogprob(piece, self.logprob, ((piece, self.logprob),)),))

@@ -19,6 +19,7 @@ import numpy as np
 from rag import __version__
 from rag.chunk import ChunkParams, chunk_article, split_sentences
 from rag.cite import Candidate, sentence_candidates
+from rag.confidence import answer_model_for
 from rag.dates import DateRange, date_range, parse_date
 from rag.dedup import group_peers, regroup
 from rag.embed import Embedder, load_embedder
@@ -404,7 +405,9 @@ class Pipeline:
                         make_llm(self.settings),
                         max_tokens=min(self.settings.llm_max_tokens, REPLY_TOKENS),
                         n_sources=self.settings.llm_sources, fallback=self.settings.llm_fallback,
-                        min_confidence=self.settings.llm_min_confidence)
+                        min_confidence=self.settings.llm_min_confidence,
+                        answer_model=answer_model_for(self.settings),
+                        answer_threshold=self.settings.llm_answer_threshold)
         return self._generator
 
     def _condense(self, q: str, history: Sequence[Turn] | None) -> Query:

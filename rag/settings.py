@@ -180,11 +180,21 @@ class Settings(BaseModel):
     )
     llm_min_confidence: float = Field(
         0.2, ge=0.0, le=1.0,
-        description="An LLM's short answer stands only when the extractive reader's "
+        description="With a model llm_answer_threshold's fit does not cover (any but the "
+        "packaged local one), an LLM's short answer stands only when the extractive reader's "
         "probability that its best sentence answers is at least this; below it the answer "
         "abstains (0: the model's supported answer always stands). 0.2 is the lowest floor "
         "whose wrong answers stayed within 15% of the questions on RealTimeQA 2024-11 (150 "
         "questions, bench/llm_latency.py --rtqa; the rule of abstain_threshold).",
+    )
+    llm_answer_threshold: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="With the packaged local model, its supported short answer stands only "
+        "when P(right), a logistic model of the reader's confidence and the reply's token "
+        "probabilities (rag/models/llm-confidence.json), is at least this; other models, "
+        "whose probabilities that fit does not cover, keep llm_min_confidence. 0.3 is the "
+        "lowest threshold whose out-of-fold wrong answers stayed within 15% on RealTimeQA "
+        "2024-11 (150 questions, one week held out at a time; bench/fit_llm_confidence.py).",
     )
     llm_threads: int = Field(
         0, ge=0, le=256, description="CPU threads for backend 'local'; 0 = all cores."

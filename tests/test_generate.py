@@ -4,6 +4,7 @@ then the real packaged GGUF model end to end (slow)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from rag.cite import Candidate
+from rag.confidence import CONFIDENCE_PATH, AnswerModel, answer_model_for
 from rag.errors import BackendError
 from rag.generate import (
     PROMPT_SOURCE_WORDS,
@@ -554,3 +556,36 @@ def test_even_a_model_that_obeys_cannot_slip_the_injected_claim_through() -> Non
     c = cand("a", 0, 0.9, text="Embassy officials said the last US troops must leave Niger "
              "by September 15.")
     assert not check_answer("They will stay in Niger forever", c, QUESTION).ok
+
+
+def test_with_token_probabilities_the_answer_model_decides_whether_an_answer_stands(
+        tmp_path: Path) -> None:
+    # The same supported reply, written surely or unsurely: the learned P(right) (the reader's
+    # confidence and the reply's token probabilities) keeps the one and abstains on the other,
+    # saying why; a backend that reports no probabilities keeps the reader-confidence floor.
+    model = AnswerModel.load()
+    outcomes = {}
+    for label, logprob in (("sure", -0.01), ("unsure", -3.0), ("no probabilities", None)):
+        pipe, _ = scripted_pipeline(tmp_path / label, "15 September [1]",
+                                    min_confidence=1.0, answer_threshold=0.3)
+        pipe._generator.answer_model = model  # type: ignore[union-attr]
+        pipe._generator.llm.logprob = logprob  # type: ignore[union-attr]
+        answer = pipe.ask(QUESTION)
+        outcomes[label] = (answer.abstained, answer.removed[0] if answer.removed else "")
+        pipe.close()
+    assert outcomes["sure"] == (False, "")
+    assert outcomes["unsure"][0] and "P(right)" in outcomes["unsure"][1]
+    assert outcomes["no probabilities"][0] and "reader's confidence" in outcomes[
+        "no probabilities"][1]
+
+
+def test_the_answer_model_is_used_only_for_the_local_model_it_was_fitted_on(
+        tmp_path: Path) -> None:
+    local = make_settings(tmp_path / "index", backend="local")
+    assert answer_model_for(local) == AnswerModel.load()
+    other = local.model_copy(update={"llm_model_path": tmp_path / "another-model.gguf"})
+    assert answer_model_for(other) is None
+    assert answer_model_for(local.model_copy(update={"backend": "ollama"})) is None
+    # the setting's default is the threshold the fit chose
+    data = json.loads(CONFIDENCE_PATH.read_text())
+    assert Settings.model_fields["llm_answer_threshold"].default == data["threshold"]

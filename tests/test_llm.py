@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from rag.errors import BackendError
-from rag.llm import LocalLLM, OllamaLLM, OpenAICompatibleLLM, ScriptedLLM, make_llm
+from rag.llm import (
+    Delta,
+    LocalLLM,
+    OllamaLLM,
+    OpenAICompatibleLLM,
+    ScriptedLLM,
+    TokenLogprob,
+    make_llm,
+)
 from rag.settings import Settings
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
@@ -33,6 +41,8 @@ class FakeLLMServer:
         self.status = 200
         self.delay_s = 0.0  # before the first byte: a slow server
         self.api_key: str | None = None  # when set, other keys get 401
+        # when set, each OpenAI event carries this `logprobs` object (a server that reports them)
+        self.logprobs: Any = None
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -82,6 +92,8 @@ class FakeLLMServer:
                 self.wfile.write(f"data: {json.dumps(first)}\n\n".encode())
                 for piece in self._pieces():
                     event = {"choices": [{"delta": {"content": piece}, "index": 0}]}
+                    if fake.logprobs is not None:
+                        event["choices"][0]["logprobs"] = fake.logprobs
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")
@@ -265,3 +277,20 @@ def test_a_reader_that_stops_early_leaves_the_backend_usable(
     fake_server.reply = "NONE"
     assert "".join(llm.complete(MESSAGES, 24)) == "NONE"
     assert len(fake_server.requests) == 2
+
+
+def test_token_probabilities_a_server_sends_ride_on_the_deltas(
+        fake_server: FakeLLMServer) -> None:
+    llm = OpenAICompatibleLLM(fake_server.url + "/v1", "m", None, timeout_s=5)
+    fake_server.reply = "Jane Doe"
+    fake_server.logprobs = {"content": [{"token": "Jane", "logprob": -0.25, "top_logprobs": [
+        {"token": "Jane", "logprob": -0.25}, {"token": "NONE", "logprob": -1.5}]}]}
+    first, *_ = llm.complete(MESSAGES, 24)
+    assert isinstance(first, Delta) and first == "Jane"
+    assert first.logprobs == (TokenLogprob("Jane", -0.25, (("Jane", -0.25), ("NONE", -1.5))),)
+    # A server that sends none, or sends them malformed, still streams its text.
+    for odd in (None, {"content": [{"token": "Jane"}]}, {"content": "x"}, [], "x"):
+        fake_server.logprobs = odd
+        pieces = list(llm.complete(MESSAGES, 24))
+        assert "".join(pieces) == "Jane Doe"
+        assert all(getattr(p, "logprobs", ()) == () for p in pieces)
