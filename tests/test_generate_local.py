@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.eval import rtqa
 from rag.generate import build_messages
 from rag.llm import Delta
 from rag.pipeline import Pipeline
@@ -25,6 +26,7 @@ from tests.test_generate import (
     assert_short_answer_is_a_cited_span,
 )
 
+SHARED_RTQA = Path(__file__).resolve().parent.parent.parent / "shared" / "realtimeqa"
 MODEL = Settings().llm_model_path  # the default, under the folder the tests run in
 SAMPLE_QUESTIONS = [QUESTION, "Which Russian mercenary group did Niger turn to?",
                     "How many US troops are in Niger?", "Who is Niger's prime minister?",
@@ -62,8 +64,7 @@ def test_the_local_model_answers_with_a_short_answer_its_citation_supports(
     assert DEADLINE.search(answer.text)
     assert_short_answer_is_a_cited_span(local_pipeline, answer)
     assert_citations_round_trip(local_pipeline, answer)
-    ttft = answer.timings_ms["first_token"] - answer.timings_ms.get("retrieve", 0.0)
-    assert ttft < 15_000, answer.timings_ms
+    assert 0 < answer.timings_ms["first_token"] <= answer.timings_ms["total"]
 
 
 @pytest.mark.slow
@@ -75,14 +76,54 @@ def test_every_short_answer_of_the_local_model_on_the_sample_is_a_cited_span(
         assert not answer.backend_error
         if answer.backend == "local" and not answer.abstained:
             by_model += 1
-            assert_citations_round_trip(local_pipeline, answer)
-            if answer.short_answer is not None:
-                assert_short_answer_is_a_cited_span(local_pipeline, answer)
-            else:
-                shown = answer.text.rsplit(" [", 1)[0]
-                quote = " ".join(c.quote for c in answer.citations)
-                assert set(terms(shown)) <= set(terms(quote)), (shown, quote)
+            assert_the_model_answer_is_what_its_citation_says(local_pipeline, answer)
     assert by_model >= 3
+
+
+def assert_the_model_answer_is_what_its_citation_says(pipe: Pipeline, answer: Answer) -> None:
+    assert_citations_round_trip(pipe, answer)
+    if answer.short_answer is not None:
+        assert_short_answer_is_a_cited_span(pipe, answer)
+    else:  # a longer answer is a sentence: every word of it is in what it cites
+        shown = answer.text.rsplit(" [", 1)[0]
+        quote = " ".join(c.quote for c in answer.citations)
+        assert set(terms(shown)) <= set(terms(quote)), (shown, quote)
+
+
+@pytest.mark.slow
+def test_every_answer_of_the_local_model_on_a_real_dev_week_is_what_its_citation_says(
+        tmp_path: Path) -> None:
+    """The invariant on real news, not only the sample: questions of a RealTimeQA 2025 (dev)
+    week, asked as of their quiz date on that week's own articles, with no abstention floor so
+    that every answer the model writes is checked."""
+    pytest.importorskip("xllamacpp", reason="backend 'local' needs pip install 'newsrag[llm]'")
+    if not Path(MODEL).is_file():
+        pytest.skip(f"no model at {MODEL}: run `newsrag models assemble` first")
+    if not SHARED_RTQA.is_dir():
+        pytest.skip(f"no RealTimeQA files at {SHARED_RTQA}")
+    from rag.embed import load_embedder
+    from rag.eval.realtimeqa import plan
+    from rag.eval.rtqa_cache import cache_root, ensure_index, index_settings
+
+    weeks = [w for w, _ in rtqa.select_weeks(SHARED_RTQA, "2025")]
+    week = "20250103" if "20250103" in weeks else weeks[0]  # the end-to-end test's week
+    (archive,) = plan(SHARED_RTQA, week, archive=False, limit=8)
+    settings = Settings.load({"backend": "local", "llm_timeout_s": 120,
+                              "llm_min_confidence": 0.0, "llm_answer_threshold": 0.0}, env={})
+    embedder = load_embedder(settings.embed_model)
+    index_dir, _ = ensure_index(archive.articles, settings, embedder, cache_root())
+    pipe = Pipeline(index_settings(settings, index_dir), embedder=embedder)
+    try:
+        by_model = 0
+        for q in archive.questions:
+            answer = pipe.ask(q.question, as_of=q.date)
+            assert not answer.backend_error, answer.backend_error
+            if answer.backend == "local" and not answer.abstained:
+                by_model += 1
+                assert_the_model_answer_is_what_its_citation_says(pipe, answer)
+        assert by_model >= 2, "the model answered too few questions to check anything"
+    finally:
+        pipe.close()
 
 
 @pytest.mark.slow
